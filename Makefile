@@ -1,0 +1,44 @@
+# Two commands get a newcomer going: `make demo` and `make test`.
+# Each creates .venv when missing and installs PolicyKit into it; `make test` also installs
+# Microsoft's SARIF validator from npm into .tools/.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+TOOLS  := .tools
+MULTITOOL := $(TOOLS)/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool
+SARIF_MULTITOOL_VERSION ?= 5.7.0
+
+.PHONY: demo test install install-test validator clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet .
+
+install-test: install
+	$(BIN)/python -m pip install --quiet ".[test]"
+
+$(MULTITOOL):
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS) @microsoft/sarif-multitool@$(SARIF_MULTITOOL_VERSION)
+	chmod u+x $(MULTITOOL)
+
+validator: $(MULTITOOL)
+
+demo: install
+	@mkdir -p out
+	@echo "== policykit scan examples/lunch-order (text) =="
+	-$(BIN)/policykit scan --config examples/lunch-order/policykit.yaml --fail-on never
+	$(BIN)/policykit scan --config examples/lunch-order/policykit.yaml --format sarif \
+		--output out/lunch-order.sarif --fail-on never
+	$(BIN)/policykit scan --config examples/lunch-order/policykit.yaml --format text \
+		--output out/lunch-order.txt --fail-on never
+	@echo "SARIF written to out/lunch-order.sarif, report to out/lunch-order.txt"
+
+test: install-test validator
+	POLICYKIT_SARIF_MULTITOOL=$(abspath $(MULTITOOL)) $(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) $(TOOLS) out build dist .pytest_cache

@@ -1,0 +1,228 @@
+"""The ``policykit`` command line: scan, rules, explain, doc.
+
+Exit codes: 0 nothing at or above ``--fail-on``; 1 findings; 2 usage, input, policy or rule errors
+(including a scan that could not read every input or run every rule).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import jmespath
+from jmespath.exceptions import JMESPathError
+
+from . import __version__
+from .errors import PolicyKitError, UsageError
+from .models import LEVELS, ScanResult
+from .scanner import Estate, EnvironmentSpec, build, discover_solutions, load_estate, scan
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+INFORMATION_URI = "https://github.com/policykit/power-policykit"
+DEFAULT_HELP_BASE = "https://github.com/policykit/power-policykit/blob/main/rules"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse exits 2 with usage, which matches our code
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"policykit: error: {message}\n")
+
+
+def _inputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="solutions (zip or folder) or folders to search for solutions")
+    p.add_argument("-c", "--config", metavar="FILE", help="estate file (default: ./policykit.yaml when no PATH)")
+    p.add_argument("--env", action="append", default=[], metavar="NAME=PATH",
+                   help="environment metadata: an export folder or a snapshot .yaml/.json")
+    p.add_argument("--settings", action="append", default=[], metavar="NAME=PATH",
+                   help="deployment settings file for an environment")
+    p.add_argument("--policy", metavar="FILE", help="policy file (extends the built-in default)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE", help="load a plugin module")
+    p.add_argument("--no-plugins", action="store_true", help="do not load plugins from entry points")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="policykit", description="Policy-as-code scanner for Microsoft Power Platform.")
+    parser.add_argument("--version", action="version", version=f"policykit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    s = sub.add_parser("scan", help="scan an estate and report findings")
+    _inputs(s)
+    s.add_argument("--format", choices=("text", "sarif"), default="text")
+    s.add_argument("-o", "--output", metavar="FILE", help="write the report here (default: stdout)")
+    s.add_argument("--fail-on", choices=(*LEVELS, "never"), default="error",
+                   help="exit 1 when a finding is at or above this level (default: error)")
+    s.add_argument("--category", help="SARIF automationDetails.id (default: policykit/<estate>/)")
+    s.add_argument("--help-uri-base", default=DEFAULT_HELP_BASE, help="base URL of the rule docs")
+    r = sub.add_parser("rules", help="list the rules")
+    r.add_argument("--plugin", action="append", default=[], metavar="MODULE")
+    r.add_argument("--no-plugins", action="store_true")
+    r.add_argument("--policy", metavar="FILE")
+    e = sub.add_parser("explain", help="print a rule's documentation")
+    e.add_argument("rule", metavar="RULE_ID")
+    e.add_argument("--plugin", action="append", default=[], metavar="MODULE")
+    e.add_argument("--no-plugins", action="store_true")
+    d = sub.add_parser("doc", help="print the normalized document as JSON")
+    _inputs(d)
+    d.add_argument("-q", "--query", metavar="JMESPATH", help="filter the document with a JMESPath expression")
+    d.add_argument("-o", "--output", metavar="FILE")
+    return parser
+
+
+def _pairs(values: list[str], flag: str) -> list[tuple[str, Path]]:
+    out = []
+    for v in values:
+        name, sep, path = v.partition("=")
+        if not sep or not name or not path:
+            raise UsageError(f"{flag} expects NAME=PATH, got {v!r}")
+        out.append((name, Path(path)))
+    return out
+
+
+def estate_from_args(args: argparse.Namespace) -> Estate:
+    if args.config or not args.paths:
+        config = Path(args.config or "policykit.yaml")
+        if not config.is_file():
+            raise UsageError(f"estate file not found: {config} (give --config FILE or PATHs to scan)")
+        estate = load_estate(config)
+    else:
+        estate = Estate(name=Path(args.paths[0]).resolve().name if len(args.paths) == 1 else "estate")
+    for p in args.paths if args.config else args.paths:
+        path = Path(p)
+        if not path.exists():
+            raise UsageError(f"path not found: {p}")
+        estate.solutions += discover_solutions(path)
+    envs = {e.name: e for e in estate.environments}
+    for name, path in _pairs(args.env, "--env"):
+        if not path.exists():
+            raise UsageError(f"--env {name}: path not found: {path}")
+        envs.setdefault(name, EnvironmentSpec(name=name)).metadata = path
+    for name, path in _pairs(args.settings, "--settings"):
+        if not path.is_file():
+            raise UsageError(f"--settings {name}: file not found: {path}")
+        envs.setdefault(name, EnvironmentSpec(name=name)).settings.append(path)
+    estate.environments = list(envs.values())
+    if args.policy:
+        if not Path(args.policy).is_file():
+            raise UsageError(f"policy file not found: {args.policy}")
+        estate.policy = Path(args.policy)
+    return estate
+
+
+def write_atomic(path: str | None, text: str) -> None:
+    """Write all or nothing: a temporary file beside the target, renamed over it."""
+    if path is None or path == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def exit_code(result: ScanResult, fail_on: str) -> int:
+    if not result.complete:
+        return EXIT_ERROR
+    if fail_on == "never":
+        return EXIT_OK
+    threshold = LEVELS.index(fail_on)
+    return EXIT_FINDINGS if any(LEVELS.index(f.level) <= threshold for f in result.active) else EXIT_OK
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from .reporters.sarif import to_sarif
+    from .reporters.text import to_text
+    result = scan(estate_from_args(args), plugins=args.plugin, entry_points=not args.no_plugins)
+    if args.format == "sarif":
+        text = to_sarif(result, tool_version=__version__, information_uri=INFORMATION_URI,
+                        help_uri_base=args.help_uri_base, category=args.category)
+    else:
+        text = to_text(result, color=args.output is None and sys.stdout.isatty())
+    write_atomic(args.output, text)
+    if args.output and args.format == "sarif":
+        # The SARIF went to a file: still tell the person at the terminal what happened.
+        sys.stderr.write(to_text(result).rsplit("\n\n", 1)[-1] if result.findings else "no findings\n")
+    for failure in result.input_failures:
+        where = ":".join(str(x) for x in (failure.file, failure.entry, failure.line) if x)
+        sys.stderr.write(f"policykit: error: {where}: {failure.message}\n")
+    for failure in result.rule_failures:
+        sys.stderr.write(f"policykit: error: rule {failure.rule_id} failed: {failure.reason}\n")
+    return exit_code(result, args.fail_on)
+
+
+def _rules(args: argparse.Namespace):
+    from .plugins import get_plugin_manager
+    pm = get_plugin_manager(args.plugin, entry_points=not args.no_plugins)
+    return sorted((r for rs in pm.hook.policykit_rules() for r in (rs or [])), key=lambda r: r.id)
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    rules = _rules(args)
+    policy = None
+    if args.policy:
+        from .policy import load_policy
+        policy = load_policy(Path(args.policy), args.policy)
+    width = max((len(r.name) for r in rules), default=10)
+    for r in rules:
+        settings = policy.settings_for(r.id, r.name) if policy else None
+        level = (settings.severity if settings and settings.severity else r.severity)
+        state = "" if not settings or settings.enabled else "  (disabled)"
+        sys.stdout.write(f"{r.id}  {level:<7}  {r.name:<{width}}  {r.title}{state}\n")
+    return EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    for r in _rules(args):
+        if args.rule in (r.id, r.name):
+            sys.stdout.write(f"{r.id} {r.name} — {r.title}\n")
+            sys.stdout.write(f"default level: {r.severity}")
+            if r.security_severity is not None:
+                sys.stdout.write(f"; security-severity: {r.security_severity}")
+            sys.stdout.write(f"; tags: {', '.join(r.all_tags)}\n\n")
+            sys.stdout.write(r.help_markdown.rstrip() + "\n\nQuery:\n  " + r.query.strip() + "\n")
+            return EXIT_OK
+    raise UsageError(f"unknown rule {args.rule!r} (see 'policykit rules')")
+
+
+def cmd_doc(args: argparse.Namespace) -> int:
+    document, *_, failures, _inputs_read = build(estate_from_args(args), args.plugin, not args.no_plugins)
+    value = document
+    if args.query:
+        try:
+            value = jmespath.search(args.query, document)
+        except JMESPathError as exc:
+            raise UsageError(f"invalid JMESPath: {exc}") from None
+    write_atomic(args.output, json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    for failure in failures:
+        where = ":".join(str(x) for x in (failure.file, failure.entry, failure.line) if x)
+        sys.stderr.write(f"policykit: error: {where}: {failure.message}\n")
+    return EXIT_ERROR if failures else EXIT_OK
+
+
+COMMANDS = {"scan": cmd_scan, "rules": cmd_rules, "explain": cmd_explain, "doc": cmd_doc}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except PolicyKitError as exc:
+        sys.stderr.write(f"policykit: error: {exc}\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""The rule engine: compile each JMESPath query once, run it, turn objects into findings.
+
+A rule that raises, or whose query or message is invalid, becomes a :class:`RuleFailure`; the
+other rules still run, and the scan is reported incomplete (exit code 2).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import string
+from typing import Any, Iterable
+
+import jmespath
+from jmespath import functions as jfunctions
+from jmespath.exceptions import JMESPathError
+
+from .errors import PolicyError, RuleError
+from .models import Finding, Rule, RuleFailure, Source
+from .policy import Policy
+
+
+class BaseFunctions(jfunctions.Functions):
+    """Functions every rule can call. ``self.parameters`` holds the rule's parameters."""
+
+    parameters: dict[str, Any] = {}
+
+    @jfunctions.signature({"types": ["string"]})
+    def _func_param(self, name: str) -> Any:
+        if name not in self.parameters:
+            raise RuleError("?", f"unknown parameter {name!r}")
+        return self.parameters[name]
+
+    @jfunctions.signature({"types": ["string", "null"]})
+    def _func_lower(self, value: str | None) -> str | None:
+        return value.lower() if value is not None else None
+
+    @jfunctions.signature({"types": ["string"]}, {"types": ["string", "null"]})
+    def _func_regex_match(self, pattern: str, value: str | None) -> bool:
+        import re
+        return value is not None and re.search(pattern, value) is not None
+
+    @jfunctions.signature({"types": ["array"]})
+    def _func_unique(self, values: list) -> list:
+        out, seen = [], set()
+        for v in values:
+            marker = repr(v)
+            if marker not in seen:
+                seen.add(marker)
+                out.append(v)
+        return out
+
+    @jfunctions.signature({"types": ["array"]}, {"types": ["array"]})
+    def _func_intersects(self, a: list, b: list) -> bool:
+        return any(x in b for x in a)
+
+
+def functions_class(contributed: Iterable[type | None]) -> type:
+    """Combine the built-in functions with the plugins' into one class."""
+    bases = tuple(c for c in contributed if c is not None and c is not BaseFunctions)
+    return type("PolicyKitFunctions", bases + (BaseFunctions,), {})
+
+
+class _Formatter(string.Formatter):
+    """``{a.b}`` reads nested dict keys; lists are joined; None reads as ``(none)``."""
+
+    def get_field(self, field_name: str, args, kwargs):  # type: ignore[override]
+        value: Any = kwargs
+        for part in field_name.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return value, field_name
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if value is None:
+            return "(none)"
+        if isinstance(value, list):
+            return ", ".join(self.format_field(v, "") for v in value) or "(none)"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        return format(value, format_spec)
+
+
+_FORMATTER = _Formatter()
+
+
+def render(template: str, obj: Any) -> str:
+    return _FORMATTER.format(template, **(obj if isinstance(obj, dict) else {"value": obj}))
+
+
+class CompiledRule:
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+        try:
+            self.query = jmespath.compile(rule.query)
+            self.key = jmespath.compile(rule.key)
+            self.location = jmespath.compile(rule.location)
+            list(_FORMATTER.parse(rule.message))
+        except JMESPathError as exc:
+            raise RuleError(rule.id, f"invalid JMESPath: {exc}") from None
+        except ValueError as exc:
+            raise RuleError(rule.id, f"invalid message template: {exc}") from None
+
+
+def _environment_matches(env: dict, selectors: list[str]) -> bool:
+    for sel in selectors:
+        if sel.lower().startswith("type:"):
+            if (env.get("type") or "").lower() == sel[5:].strip().lower():
+                return True
+        elif sel == env.get("name"):
+            return True
+    return False
+
+
+def _scoped(document: dict, rule: Rule, environments: list[str] | None) -> tuple[dict, list[str]]:
+    """The document as the rule sees it: environments filtered by scope and data needed."""
+    if environments is None and not rule.requires:
+        return document, []
+    kept, skipped = [], []
+    for env in document["environments"]:
+        if environments is not None and not _environment_matches(env, environments):
+            continue
+        missing = [r for r in rule.requires if r not in env.get("available", [])]
+        if missing:
+            skipped.append(f"environment {env['name']}: no {', '.join(missing)} data")
+            continue
+        kept.append(env)
+    return {**document, "environments": kept}, skipped
+
+
+def run_rules(document: dict, rules: list[Rule], policy: Policy, functions: type,
+              today: _dt.date | None = None) -> tuple[list[Finding], list[RuleFailure], list[tuple[str, str]]]:
+    """Run every enabled rule; return findings, rule failures and (rule id, reason) skips."""
+    findings: list[Finding] = []
+    failures: list[RuleFailure] = []
+    skipped: list[tuple[str, str]] = []
+    for rule in rules:
+        settings = policy.settings_for(rule.id, rule.name)
+        if not settings.enabled:
+            continue
+        level = settings.severity or rule.severity
+        params = {**rule.parameters, **settings.parameters}
+        try:
+            compiled = CompiledRule(rule)
+            data, skips = _scoped(document, rule, settings.environments)
+            skipped += [(rule.id, s) for s in skips]
+            fn = functions()
+            fn.parameters = params
+            options = jmespath.Options(custom_functions=fn)
+            result = compiled.query.search(data, options=options)
+            objects = [] if result is None else result if isinstance(result, list) else [result]
+            wrong = next((o for o in objects if not isinstance(o, dict)), None)
+            if wrong is not None:
+                # Usually a projection not flattened: `environments[].bindings[?...]` needs `[]`.
+                raise RuleError(rule.id, f"query must return objects, got a {type(wrong).__name__} "
+                                         "(flatten nested lists with [] or a pipe)")
+            for obj in objects:
+                findings.append(_finding(compiled, obj, level, options, policy, today))
+        except RuleError as exc:
+            failures.append(RuleFailure(rule.id, exc.reason))
+        except Exception as exc:  # a broken plugin rule must not stop the others
+            failures.append(RuleFailure(rule.id, f"{type(exc).__name__}: {exc}"))
+    findings.sort(key=Finding.sort_key)
+    return findings, failures, skipped
+
+
+def _finding(compiled: CompiledRule, obj: Any, level: str, options, policy: Policy,
+             today: _dt.date | None) -> Finding:
+    rule = compiled.rule
+    key = compiled.key.search(obj, options=options)
+    if key is None:
+        raise RuleError(rule.id, f"an object has no logical identity at '{rule.key}'")
+    key = str(key)
+    source = Source.from_dict(compiled.location.search(obj, options=options))
+    env = obj.get("environment") if isinstance(obj.get("environment"), str) else None
+    waiver = policy.waiver_for(rule.id, rule.name, key, env, today)
+    return Finding(rule_id=rule.id, level=level, message=render(rule.message, obj), key=key, source=source,
+                   environment=env, waived=waiver.reason if waiver else None)
+
+
+def check_policy_rules(policy: Policy, rules: list[Rule]) -> None:
+    """Every rule the policy configures must exist (a typo must not silently do nothing)."""
+    known = {r.id for r in rules} | {r.name for r in rules}
+    for key in policy.rules:
+        if key not in known:
+            where = policy.rule_lines.get(key, {})
+            raise PolicyError(f"unknown rule '{key}' in policy", file=where.get("file"), line=where.get("line"))

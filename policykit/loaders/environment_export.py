@@ -1,0 +1,487 @@
+"""Load an environment export folder into a raw environment dict.
+
+The folder holds Microsoft API response bodies, unchanged (see environment-export.md): OData
+envelopes from Dataverse, the Power Platform admin API and Microsoft Graph, plus the
+administrator's ``processlicenses.json``. This module maps their field names onto the raw
+environment contract shared with :mod:`policykit.loaders.snapshot`, normalizing every GUID.
+
+Only ``environment.json`` is required; each other file present adds its data set to
+``available``. Anything wrong with a file (too big, not JSON, not an envelope, a field of the
+wrong type) is an :class:`~policykit.errors.InputError` naming the file and the line.
+
+:class:`Doc`, :func:`read_limited`, :func:`privilege_depth` and :func:`connector_name` are
+shared with the snapshot loader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import InputError
+from ..parsing import Parsed, parse_by_suffix
+from ._guid import norm_guid, norm_ref
+
+#: Largest file the loaders read; checked on the size before reading anything.
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+#: Every data set a raw environment holds (absent ones are empty lists).
+DATASETS = ("systemusers", "teams", "roles", "connections", "connection_references",
+            "workflows", "graph_users", "skus", "process_licenses")
+
+#: Privilege depths, indexed by the Web API ``PrivilegeDepth`` number (4 RecordFilter is refused).
+DEPTHS = ("Basic", "Local", "Deep", "Global")
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               dict: "an object", list: "a list", type(None): "null"}
+
+
+# --------------------------------------------------------------------------- helpers
+
+def display_join(display: str, name: str) -> str:
+    """The display path of ``name`` inside the folder shown as ``display``."""
+    display = display.rstrip("/")
+    return f"{display}/{name}" if display not in ("", ".") else name
+
+
+def read_limited(path: Path, file: str) -> bytes:
+    """Read a regular file of at most :data:`MAX_FILE_BYTES`; links and devices are refused."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        raise InputError("file not found", file=file) from None
+    except OSError as exc:
+        raise InputError(f"cannot read file: {exc.strerror}", file=file) from None
+    if stat.S_ISLNK(info.st_mode):
+        # A link in a scanned repository could point at anything on the CI runner.
+        raise InputError("symbolic links are not followed", file=file)
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError("not a regular file", file=file)
+    if info.st_size > MAX_FILE_BYTES:
+        raise InputError(f"file is larger than the limit of {MAX_FILE_BYTES} bytes", file=file)
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)  # the file may grow after stat()
+    except OSError as exc:
+        raise InputError(f"cannot read file: {exc.strerror}", file=file) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(f"file is larger than the limit of {MAX_FILE_BYTES} bytes", file=file)
+    return data
+
+
+def privilege_depth(value: Any) -> str | None:
+    """``"Global"`` or ``3`` → ``"Global"``; None for anything else (``"RecordFilter"``, 4, ...)."""
+    if type(value) is int and 0 <= value < len(DEPTHS):
+        return DEPTHS[value]
+    if isinstance(value, str):
+        for name in DEPTHS:
+            if name.lower() == value.strip().lower():
+                return name
+    return None
+
+
+def connector_name(api_id: str) -> str:
+    """``/providers/Microsoft.PowerApps/apis/shared_sharepointonline`` → ``shared_sharepointonline``."""
+    return api_id.strip().rstrip("/").rsplit("/", 1)[-1]
+
+
+def _key_pattern(key: str) -> re.Pattern[str]:
+    """``key:`` / ``"key":`` as a whole key (not the tail of a longer one)."""
+    return re.compile(r"(?<![\w$@.-])[\"']?" + re.escape(key) + r"[\"']?\s*:")
+
+
+def _describe(value: Any) -> str:
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+class Doc:
+    """One parsed file with typed field access; every wrong shape becomes a located InputError.
+
+    Getters take the containing dict and a key, check the value's exact type (``True`` is not
+    an integer) and treat a missing key like ``null``.
+    """
+
+    def __init__(self, parsed: Parsed, file: str, data: bytes) -> None:
+        self.root: Any = parsed.value
+        self.file = file
+        self._parsed = parsed
+        self._data = data
+        self._text: list[str] | None = None
+
+    @classmethod
+    def read(cls, path: Path, file: str) -> "Doc":
+        """Read and parse ``path`` (YAML for ``.yaml``/``.yml``, JSON otherwise)."""
+        data = read_limited(path, file)
+        return cls(parse_by_suffix(data, path.name, file), file, data)
+
+    # ---- locations
+
+    def line(self, node: Any) -> int:
+        # Lines are unknown for scalars and when duplicate keys defeat the line table.
+        return self._parsed.line_of(node) or 1
+
+    def _lines(self) -> list[str]:
+        if self._text is None:
+            self._text = self._data.decode("utf-8-sig", errors="replace").split("\n")
+        return self._text
+
+    def find_line(self, start: int, pattern: str) -> int:
+        """First line from ``start`` matching the regex, else ``start``; for errors only."""
+        compiled = re.compile(pattern)
+        lines = self._lines()
+        for number in range(start, len(lines) + 1):
+            if compiled.search(lines[number - 1]):
+                return number
+        return start
+
+    def key_line(self, node: Any, key: str) -> int:
+        """Line of ``key`` in the dict ``node``; the line table only knows where containers start.
+
+        Found by text: the node's first key gives the column its keys start at (block YAML and
+        pretty-printed JSON indent siblings alike, nested objects deeper), so a key of the
+        same name in a nested or earlier object is not mistaken for this one.
+        """
+        start = self.line(node)
+        if type(node) is not dict or not node:
+            return start
+        lines = self._lines()
+        first = None
+        for number in range(start, min(start + 5, len(lines) + 1)):
+            match = _key_pattern(next(iter(node))).search(lines[number - 1])
+            if match:
+                first = number, match.start()
+                break
+        if first is None:
+            return start
+        number, column = first
+        pattern = _key_pattern(key)
+        if pattern.search(lines[number - 1], column):  # flow style: {a: 1, b: 2} on one line
+            return number
+        for number in range(number + 1, len(lines) + 1):
+            text = lines[number - 1]
+            if not text[:column].strip() and pattern.match(text, column):
+                return number
+        return start
+
+    def source(self, node: Any) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line(node)}
+
+    def error(self, message: str, node: Any = None, key: str | None = None) -> InputError:
+        """An error at ``node`` (at its ``key`` when given)."""
+        line = None if node is None else self.key_line(node, key) if key else self.line(node)
+        return InputError(message, file=self.file, line=line)
+
+    def error_at(self, message: str, line: int | None) -> InputError:
+        return InputError(message, file=self.file, line=line)
+
+    # ---- typed getters
+
+    def value(self, obj: dict, key: str, kind: type, required: bool = False) -> Any:
+        value = obj.get(key)
+        if value is None:
+            if required:
+                raise self.error(f"{key!r} is missing", obj)
+            return None
+        if type(value) is not kind:
+            raise self.error(f"{key!r} must be {_TYPE_NAMES[kind]}, not {_describe(value)}", obj, key)
+        return value
+
+    def str_(self, obj: dict, key: str, required: bool = False) -> str | None:
+        return self.value(obj, key, str, required)
+
+    def int_(self, obj: dict, key: str, required: bool = False) -> int | None:
+        return self.value(obj, key, int, required)
+
+    def bool_(self, obj: dict, key: str, required: bool = False) -> bool | None:
+        return self.value(obj, key, bool, required)
+
+    def guid(self, obj: dict, key: str, required: bool = False) -> str | None:
+        """A GUID (or other case-insensitive id), normalized: lower case, no braces."""
+        value = norm_guid(self.str_(obj, key, required))
+        if value is None and required:
+            raise self.error(f"{key!r} is empty", obj, key)
+        return value
+
+    def obj(self, obj: dict, key: str) -> dict:
+        """A nested object; ``{}`` when absent, so optional sub-objects need no checks."""
+        value = self.value(obj, key, dict)
+        return {} if value is None else value
+
+    def objects(self, obj: dict, key: str) -> list[dict]:
+        """A list of objects; ``[]`` when absent."""
+        items = self.value(obj, key, list) or []
+        for item in items:
+            if type(item) is not dict:
+                raise self.error(f"{key!r} must hold objects, not {_describe(item)}", obj, key)
+        return items
+
+    def strings(self, obj: dict, key: str) -> list[str]:
+        """A list of strings; ``[]`` when absent."""
+        items = self.value(obj, key, list) or []
+        for item in items:
+            if type(item) is not str:
+                raise self.error(f"{key!r} must hold strings, not {_describe(item)}", obj, key)
+        return items
+
+    def check_keys(self, obj: dict, allowed: set[str] | frozenset[str], what: str) -> None:
+        """Refuse keys outside ``allowed``: a misspelt key must not be silently ignored."""
+        for key in obj:
+            if key not in allowed:
+                raise self.error(
+                    f"unknown key {key!r} in {what} (expected one of: {', '.join(sorted(allowed))})", obj, key)
+
+
+def envelope(doc: Doc) -> list[dict]:
+    """The rows of an OData response body ``{"@odata.context": ..., "value": [...]}``."""
+    if type(doc.root) is not dict or type(doc.root.get("value")) is not list:
+        raise doc.error('not an OData response: expected an object with a "value" list', doc.root)
+    return doc.objects(doc.root, "value")
+
+
+# --------------------------------------------------------------------------- per file
+
+def _environment(doc: Doc) -> dict[str, Any]:
+    """``environment.json``: the admin API's environment object (not an envelope)."""
+    if type(doc.root) is not dict:
+        raise doc.error("expected the admin API's environment object", doc.root)
+    props = doc.obj(doc.root, "properties")
+    url = doc.str_(doc.obj(props, "linkedEnvironmentMetadata"), "instanceUrl")
+    return {
+        "id": doc.guid(doc.root, "name"),
+        "display_name": doc.str_(props, "displayName"),
+        "type": doc.str_(props, "environmentSku"),
+        # The admin API adds a trailing slash that estate files and snapshots do not have.
+        "url": url.strip().rstrip("/") if url else None,
+        "source": doc.source(doc.root),
+    }
+
+
+def _role_link(doc: Doc, row: dict) -> dict[str, Any]:
+    return {"id": doc.guid(row, "roleid", True), "name": doc.str_(row, "name", True),
+            "template_id": doc.guid(row, "_roletemplateid_value")}
+
+
+def _systemuser(doc: Doc, row: dict) -> dict[str, Any]:
+    return {
+        "id": doc.guid(row, "systemuserid", True),
+        "fullname": doc.str_(row, "fullname"),
+        "domainname": doc.str_(row, "domainname"),
+        "email": doc.str_(row, "internalemailaddress"),
+        "application_id": doc.guid(row, "applicationid"),
+        "aad_object_id": doc.guid(row, "azureactivedirectoryobjectid"),
+        "access_mode": doc.int_(row, "accessmode"),
+        "azure_state": doc.int_(row, "azurestate"),
+        "disabled": bool(doc.bool_(row, "isdisabled")),
+        # Not in the documented $select; read when an administrator adds it.
+        "application_type": doc.int_(row, "applicationtype"),
+        "business_unit_id": doc.guid(row, "_businessunitid_value"),
+        "roles": [_role_link(doc, r) for r in doc.objects(row, "systemuserroles_association")],
+        "teams": [{"id": doc.guid(t, "teamid", True), "name": doc.str_(t, "name", True)}
+                  for t in doc.objects(row, "teammembership_association")],
+        "source": doc.source(row),
+    }
+
+
+def _team(doc: Doc, row: dict) -> dict[str, Any]:
+    return {
+        "id": doc.guid(row, "teamid", True),
+        "name": doc.str_(row, "name", True),
+        "team_type": doc.int_(row, "teamtype"),
+        "roles": [_role_link(doc, r) for r in doc.objects(row, "teamroles_association")],
+        "source": doc.source(row),
+    }
+
+
+def _role(doc: Doc, row: dict) -> dict[str, Any]:
+    return {
+        "id": doc.guid(row, "roleid", True),
+        "name": doc.str_(row, "name", True),
+        "template_id": doc.guid(row, "_roletemplateid_value"),
+        "parent_root_id": doc.guid(row, "_parentrootroleid_value"),
+        "managed": doc.bool_(row, "ismanaged"),
+        "privileges": None,  # filled from roleprivileges/<roleid>.json when exported
+        "source": doc.source(row),
+    }
+
+
+def _connector(doc: Doc, props: dict) -> str:
+    name = connector_name(doc.str_(props, "apiId", True) or "")
+    if not name:
+        raise doc.error("'apiId' names no connector", props, "apiId")
+    return name
+
+
+def _connection(doc: Doc, row: dict) -> dict[str, Any]:
+    props = doc.obj(row, "properties")
+    created = doc.obj(props, "createdBy")
+    statuses = doc.objects(props, "statuses")
+    return {
+        # The connection's name is what connectionreferences.connectionid holds; lower-cased
+        # like a GUID so the join is plain equality.
+        "id": doc.guid(row, "name", True),
+        "connector": _connector(doc, props),
+        "display_name": doc.str_(props, "displayName"),
+        "account": doc.str_(props, "accountName"),
+        "created_by": {
+            "id": doc.guid(created, "id"),
+            "display_name": doc.str_(created, "displayName"),
+            "email": doc.str_(created, "email"),
+            "type": doc.str_(created, "type"),
+            "upn": doc.str_(created, "userPrincipalName"),
+        },
+        "status": doc.str_(statuses[0], "status") if statuses else None,
+        "parameter_set": doc.str_(doc.obj(props, "connectionParametersSet"), "name"),
+        "created_time": doc.str_(props, "createdTime"),
+        "source": doc.source(row),
+    }
+
+
+def _connection_reference(doc: Doc, row: dict) -> dict[str, Any]:
+    return {
+        "id": doc.guid(row, "connectionreferenceid", True),
+        "logical_name": doc.str_(row, "connectionreferencelogicalname", True),
+        "display_name": doc.str_(row, "connectionreferencedisplayname"),
+        "connector_id": doc.str_(row, "connectorid"),
+        "connection_id": doc.guid(row, "connectionid"),
+        "owner_id": doc.guid(row, "_ownerid_value"),
+        "state": doc.int_(row, "statecode"),
+        "source": doc.source(row),
+    }
+
+
+def _workflow(doc: Doc, row: dict) -> dict[str, Any]:
+    return {
+        "id": doc.guid(row, "workflowid", True),
+        "unique_id": doc.guid(row, "workflowidunique"),
+        "name": doc.str_(row, "name"),
+        "state": doc.int_(row, "statecode"),
+        "status": doc.int_(row, "statuscode"),
+        "owner_id": doc.guid(row, "_ownerid_value"),
+        "created_by_id": doc.guid(row, "_createdby_value"),
+        "managed": doc.bool_(row, "ismanaged"),
+        "source": doc.source(row),
+    }
+
+
+def _graph_user(doc: Doc, row: dict) -> dict[str, Any]:
+    return {
+        "id": doc.guid(row, "id"),
+        "upn": doc.str_(row, "userPrincipalName"),
+        "display_name": doc.str_(row, "displayName"),
+        "enabled": doc.bool_(row, "accountEnabled"),
+        "user_type": doc.str_(row, "userType"),
+        "licenses": [{"sku_id": doc.guid(lic, "skuId", True),
+                      "disabled_plans": [norm_ref(p) for p in doc.strings(lic, "disabledPlans")]}
+                     for lic in doc.objects(row, "assignedLicenses")],
+        "source": doc.source(row),
+    }
+
+
+def _sku(doc: Doc, row: dict) -> dict[str, Any]:
+    return {
+        "sku_id": doc.guid(row, "skuId", True),
+        "sku_part_number": doc.str_(row, "skuPartNumber", True),
+        "service_plans": [{"id": doc.guid(p, "servicePlanId"),
+                           "name": doc.str_(p, "servicePlanName", True),
+                           "status": doc.str_(p, "provisioningStatus", True)}
+                          for p in doc.objects(row, "servicePlans")],
+    }
+
+
+def _process_licenses(doc: Doc) -> list[str]:
+    """``processlicenses.json``: written by the administrator, ``{"flows": [...]}``."""
+    if type(doc.root) is not dict or type(doc.root.get("flows")) is not list:
+        raise doc.error('expected an object with a "flows" list of workflow ids or names', doc.root)
+    return [norm_ref(ref) for ref in doc.strings(doc.root, "flows")]
+
+
+def _rows(build: Callable[[Doc, dict], dict[str, Any]]) -> Callable[[Doc], list[dict[str, Any]]]:
+    return lambda doc: [build(doc, row) for row in envelope(doc)]
+
+
+#: file → (data set, reader). Only these files (and roleprivileges/*.json) are ever read.
+_FILES: dict[str, tuple[str, Callable[[Doc], list[Any]]]] = {
+    "systemusers.json": ("systemusers", _rows(_systemuser)),
+    "teams.json": ("teams", _rows(_team)),
+    "roles.json": ("roles", _rows(_role)),
+    "connections.json": ("connections", _rows(_connection)),
+    "connectionreferences.json": ("connection_references", _rows(_connection_reference)),
+    "workflows.json": ("workflows", _rows(_workflow)),
+    "users.json": ("graph_users", _rows(_graph_user)),
+    "subscribedSkus.json": ("skus", _rows(_sku)),
+    "processlicenses.json": ("process_licenses", _process_licenses),
+}
+
+
+# --------------------------------------------------------------------------- role privileges
+
+def _privileges(doc: Doc) -> list[dict[str, Any]]:
+    """``RetrieveRolePrivilegesRole`` response: ``{"RolePrivileges": [{PrivilegeName, Depth}]}``."""
+    if type(doc.root) is not dict or type(doc.root.get("RolePrivileges")) is not list:
+        raise doc.error('expected an object with a "RolePrivileges" list', doc.root)
+    privileges = []
+    for row in doc.objects(doc.root, "RolePrivileges"):
+        name = doc.str_(row, "PrivilegeName", True)
+        depth = privilege_depth(row.get("Depth"))
+        if depth is None:
+            raise doc.error(f"unknown privilege depth {json.dumps(row.get('Depth'))} of {name} "
+                            "(expected Basic, Local, Deep, Global or 0-3)", row, "Depth")
+        privileges.append({"name": name, "depth": depth, "source": doc.source(row)})
+    return privileges
+
+
+def _attach_privileges(roles: list[dict[str, Any]], folder: Path, display: str) -> None:
+    """Read ``roleprivileges/<roleid>.json`` for the roles of roles.json; other files are not read."""
+    directory = folder / "roleprivileges"
+    shown = display_join(display, "roleprivileges")
+    if directory.is_symlink():
+        raise InputError("symbolic links are not followed", file=shown)
+    if not directory.is_dir():
+        return
+    try:
+        entries = sorted(directory.iterdir())
+    except OSError as exc:
+        raise InputError(f"cannot list folder: {exc.strerror}", file=shown) from None
+    by_role: dict[str, Path] = {}
+    for path in entries:
+        if path.suffix.lower() != ".json":
+            continue
+        role_id = norm_guid(path.stem) or ""
+        if role_id in by_role:
+            raise InputError(f"privileges of role {role_id} are exported twice ({by_role[role_id].name})",
+                             file=display_join(shown, path.name))
+        by_role[role_id] = path
+    for role in roles:
+        path = by_role.get(role["id"])
+        if path is not None:
+            role["privileges"] = _privileges(Doc.read(path, display_join(shown, path.name)))
+
+
+# --------------------------------------------------------------------------- entry point
+
+def load_export(folder: Path, display: str) -> dict[str, Any]:
+    """Read an environment export folder into a raw environment dict (see the module doc)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError("environment export folder not found", file=display)
+    env_file = display_join(display, "environment.json")
+    if not os.path.lexists(folder / "environment.json"):
+        raise InputError("environment.json is missing (every environment export needs it)", file=env_file)
+    raw: dict[str, Any] = {"format": "export"}
+    raw.update(_environment(Doc.read(folder / "environment.json", env_file)))
+    available: list[str] = []
+    raw["available"] = available
+    raw.update({name: [] for name in DATASETS})
+    for filename, (dataset, read) in _FILES.items():
+        path = folder / filename
+        if not os.path.lexists(path):  # lexists: a dangling link is reported, not skipped
+            continue
+        raw[dataset] = read(Doc.read(path, display_join(display, filename)))
+        available.append(dataset)
+    _attach_privileges(raw["roles"], folder, display)
+    available.sort()
+    return raw

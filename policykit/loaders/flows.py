@@ -1,0 +1,157 @@
+"""Facts about one cloud flow, read from its JSON definition (``Workflows/<Name>-<ID>.json``).
+
+Only facts: which connection references and connectors the flow uses, its triggers and
+actions, connections that bypass a connection reference, HTTP use. Judging them is the rules'
+job; deciding whether a connector is premium is the document's (it knows the catalog).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..parsing import Parsed
+
+# Built-in operation types that call arbitrary HTTP endpoints (premium).
+HTTP_TYPES = {"http", "httpwebhook"}
+
+
+def api_name(api_id: Any) -> str | None:
+    """``/providers/Microsoft.PowerApps/apis/shared_sharepointonline`` → ``shared_sharepointonline``."""
+    if not isinstance(api_id, str) or not api_id.strip():
+        return None
+    return api_id.rstrip("/").rsplit("/", 1)[-1].lower()
+
+
+def _children(op: dict) -> list[dict]:
+    """Nested action containers of a scope, condition, switch, loop."""
+    out = []
+    if isinstance(op.get("actions"), dict):
+        out.append(op["actions"])
+    if isinstance(op.get("else"), dict) and isinstance(op["else"].get("actions"), dict):
+        out.append(op["else"]["actions"])
+    if isinstance(op.get("default"), dict) and isinstance(op["default"].get("actions"), dict):
+        out.append(op["default"]["actions"])
+    if isinstance(op.get("cases"), dict):
+        for case in op["cases"].values():
+            if isinstance(case, dict) and isinstance(case.get("actions"), dict):
+                out.append(case["actions"])
+    return out
+
+
+def _operations(container: Any, kind: str, out: list[tuple[str, str, dict]]) -> None:
+    stack = [container] if isinstance(container, dict) else []
+    while stack:
+        ops = stack.pop()
+        for name, op in ops.items():
+            if not isinstance(op, dict):
+                continue
+            out.append((kind, name, op))
+            stack.extend(reversed(_children(op)))
+
+
+def analyse_flow(parsed: Parsed, source: dict) -> dict[str, Any]:
+    """Extract the facts the rules need from a flow definition.
+
+    ``source`` is the flow file's source dict; objects get the line of their JSON object.
+    """
+    doc = parsed.value if isinstance(parsed.value, dict) else {}
+    props = doc.get("properties") if isinstance(doc.get("properties"), dict) else doc
+    definition = props.get("definition") if isinstance(props.get("definition"), dict) else {}
+
+    def src(node: Any) -> dict:
+        return {**source, "line": parsed.line_of(node, source.get("line") or 1)}
+
+    refs = []
+    conn_refs = props.get("connectionReferences")
+    for key, entry in (conn_refs.items() if isinstance(conn_refs, dict) else []):
+        if not isinstance(entry, dict):
+            continue
+        connection = entry.get("connection") if isinstance(entry.get("connection"), dict) else {}
+        api = entry.get("api") if isinstance(entry.get("api"), dict) else {}
+        logical = connection.get("connectionReferenceLogicalName")
+        impersonation = entry.get("impersonation") if isinstance(entry.get("impersonation"), dict) else {}
+        refs.append({
+            "key": key,
+            "logical_name": logical if isinstance(logical, str) and logical else None,
+            "connector": api_name(api.get("name") or api.get("id")) or api_name(entry.get("id")),
+            "runtime_source": entry.get("runtimeSource") or impersonation.get("source") or "embedded",
+            "legacy_connection_name": connection.get("name") if isinstance(connection.get("name"), str) else None,
+            "source": src(entry),
+        })
+
+    ops: list[tuple[str, str, dict]] = []
+    _operations(definition.get("triggers"), "trigger", ops)
+    _operations(definition.get("actions"), "action", ops)
+    ref_by_key = {r["key"]: r for r in refs}
+    triggers, actions, bypasses = [], [], []
+    connectors = {r["connector"] for r in refs if r["connector"]}
+    uses_http = False
+    for kind, name, op in ops:
+        op_type = str(op.get("type") or "")
+        inputs = op.get("inputs") if isinstance(op.get("inputs"), dict) else {}
+        host = inputs.get("host") if isinstance(inputs.get("host"), dict) else {}
+        connector = api_name(host.get("apiId"))
+        connection_name = host.get("connectionName") if isinstance(host.get("connectionName"), str) else None
+        legacy = host.get("connection") if isinstance(host.get("connection"), dict) else None
+        if connector:
+            connectors.add(connector)
+        info = {
+            "name": name,
+            "type": op_type,
+            "kind": op.get("kind") if isinstance(op.get("kind"), str) else None,
+            "connector": connector,
+            "connection_name": connection_name,
+            "operation": host.get("operationId") if isinstance(host.get("operationId"), str) else None,
+            "source": src(op),
+        }
+        if op_type.lower() in HTTP_TYPES:
+            uses_http = True
+        if kind == "trigger":
+            auth = inputs.get("triggerAuthenticationType")
+            info["authentication"] = auth if isinstance(auth, str) else None
+            if op_type.lower() == "request" and str(op.get("kind") or "").lower() == "http":
+                uses_http = True  # "When an HTTP request is received" is a premium trigger
+            triggers.append(info)
+        else:
+            actions.append(info)
+        # A connection that is not a reference: legacy $connections parameter, or a
+        # connectionName that is no key of connectionReferences / a key whose entry is unbound.
+        legacy_name = legacy.get("name") if legacy else None
+        if isinstance(legacy_name, str) and "$connections" in legacy_name:
+            bypasses.append({"operation": name, "connector": connector, "how": "legacy $connections parameter",
+                             "source": src(op)})
+        elif connection_name is not None:
+            ref = ref_by_key.get(connection_name)
+            if ref is None:
+                bypasses.append({"operation": name, "connector": connector,
+                                 "how": f"connection '{connection_name}' is not a connection reference",
+                                 "source": src(op)})
+    for ref in refs:
+        if ref["logical_name"] is None:
+            bypasses.append({"operation": None, "connector": ref["connector"],
+                             "how": f"connectionReferences entry '{ref['key']}' has no connection reference",
+                             "source": ref["source"]})
+
+    parameters = []
+    params = definition.get("parameters")
+    for pname, p in (params.items() if isinstance(params, dict) else []):
+        if not isinstance(p, dict):
+            continue
+        default = p.get("defaultValue")
+        parameters.append({
+            "name": pname,
+            "type": p.get("type") if isinstance(p.get("type"), str) else None,
+            "default_value": default if isinstance(default, (str, int, float, bool)) else None,
+            "source": src(p),
+        })
+
+    return {
+        "connection_references": sorted({r["logical_name"] for r in refs if r["logical_name"]}),
+        "connection_reference_entries": refs,
+        "connectors": sorted(connectors),
+        "triggers": triggers,
+        "actions": actions,
+        "unbound_connections": bypasses,
+        "uses_http": uses_http,
+        "parameters": parameters,
+    }

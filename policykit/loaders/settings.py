@@ -1,0 +1,74 @@
+"""Deployment settings files (``pac solution create-settings``) → plain dicts.
+
+Real variants (power-platform.md §8): empty ``ConnectionId``, missing keys, extra keys such as
+``ConnectionOwner``, placeholder tokens (``#{Name}#``, ``@@Name@@``), BOMs and odd spacing.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..parsing import parse_json
+from .files import DEFAULT_LIMITS, Limits, read_file
+from .flows import api_name
+
+#: Tokens a release pipeline replaces at deployment time: not values, not secrets.
+PLACEHOLDER = re.compile(r"^\s*(#\{[^}]+\}#|@@[^@]+@@|\$\([^)]+\)|\{\{[^}]+\}\}|__[A-Za-z0-9_.]+__)\s*$")
+
+
+def is_placeholder(value: Any) -> bool:
+    return isinstance(value, str) and bool(PLACEHOLDER.match(value))
+
+
+def _str(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float, bool)):
+        return str(value)
+    if isinstance(value, str):
+        return value.strip() or None
+    return None
+
+
+def load_settings(path: Path, display: str, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """Read one deployment settings file."""
+    parsed = parse_json(read_file(path, display, limits), file=display)
+    doc = parsed.value
+    if not isinstance(doc, dict) or not ({"EnvironmentVariables", "ConnectionReferences"} & set(doc)):
+        raise InputError("not a deployment settings file: expected a JSON object with "
+                         "'EnvironmentVariables' and/or 'ConnectionReferences'", file=display, line=1)
+    refs, variables = [], []
+    for key, out in (("ConnectionReferences", refs), ("EnvironmentVariables", variables)):
+        items = doc.get(key)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            raise InputError(f"'{key}' must be a list", file=display, line=parsed.line_of(items) or 1)
+        for item in items:
+            if not isinstance(item, dict):
+                raise InputError(f"each entry of '{key}' must be an object", file=display,
+                                 line=parsed.line_of(items) or 1)
+            src = {"file": display, "line": parsed.line_of(item, 1)}
+            if key == "ConnectionReferences":
+                cid = _str(item.get("ConnectionId"))
+                out.append({
+                    "logical_name": _str(item.get("LogicalName")) or "",
+                    "connection_id": cid,
+                    "is_placeholder": is_placeholder(cid),
+                    "connector_id": _str(item.get("ConnectorId")),
+                    "connector": api_name(_str(item.get("ConnectorId"))),
+                    "source": src,
+                })
+            else:
+                value = _str(item.get("Value"))
+                out.append({
+                    "schema_name": _str(item.get("SchemaName")) or "",
+                    "value": value,
+                    "is_placeholder": is_placeholder(value),
+                    "source": src,
+                })
+    return {"file": display, "connection_references": refs, "environment_variables": variables,
+            "source": {"file": display, "line": parsed.line_of(doc, 1)}}

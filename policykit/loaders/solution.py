@@ -1,0 +1,376 @@
+"""Solution exports → normalized solution dicts.
+
+Reads the three layouts a pipeline produces (see ``shared/reference/power-platform.md`` §1–§6):
+
+- a solution **zip** (``solution.xml``, ``customizations.xml``, ``Workflows/``...);
+- an **unpacked** folder (``Other/Solution.xml``; roles, flows and canvas apps in their own
+  folders); the ``pac solution clone`` layout is the same under ``<SolutionRootPath>`` (``src``);
+- an **extracted** zip (``solution.xml`` at the folder root), read with the zip rules.
+
+Loaders never judge: this module records facts and where each came from.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+from lxml import etree
+
+from ..errors import InputError
+from ..parsing import parse_json, parse_xml
+from .files import DEFAULT_LIMITS, DirTree, FileTree, Limits, ZipTree
+from .flows import analyse_flow, api_name
+
+#: Role privilege depth by name, in increasing reach.
+DEPTHS = {"Basic": 1, "Local": 2, "Deep": 3, "Global": 4}
+_ACCESS = ("Create", "Read", "Write", "Delete", "AppendTo", "Append", "Assign", "Share")
+_PRV = re.compile(r"^prv(" + "|".join(_ACCESS) + r")(.+)$")
+ENV_VAR_TYPES = {100000000: "String", 100000001: "Number", 100000002: "Boolean", 100000003: "JSON",
+                 100000004: "Data source", 100000005: "Secret"}
+
+
+# --------------------------------------------------------------------------- small helpers
+
+def norm_guid(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip().strip("{}").lower()
+
+
+def _child(el: etree._Element | None, tag: str) -> etree._Element | None:
+    """First child whose tag matches case-insensitively (exports vary in case)."""
+    if el is None:
+        return None
+    low = tag.lower()
+    for child in el:
+        if isinstance(child.tag, str) and etree.QName(child).localname.lower() == low:
+            return child
+    return None
+
+
+def _children(el: etree._Element | None, tag: str) -> list[etree._Element]:
+    if el is None:
+        return []
+    low = tag.lower()
+    return [c for c in el if isinstance(c.tag, str) and etree.QName(c).localname.lower() == low]
+
+
+def _text(el: etree._Element | None, tag: str | None = None) -> str | None:
+    node = _child(el, tag) if tag else el
+    if node is None or node.text is None:
+        return None
+    text = node.text.strip()
+    return text or None
+
+
+def _int(value: str | None, default: int | None = None) -> int | None:
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default
+
+
+def _localized(el: etree._Element | None) -> str | None:
+    """The English name if present, else the first one (several languages occur)."""
+    names = _children(_child(el, "LocalizedNames"), "LocalizedName")
+    for n in names:
+        if n.get("languagecode") == "1033" and n.get("description"):
+            return n.get("description")
+    return names[0].get("description") if names else None
+
+
+def parse_privilege(name: str) -> tuple[str | None, str | None]:
+    """``prvReadcr123_order`` → (``Read``, ``cr123_order``); miscellaneous ones → (None, None)."""
+    m = _PRV.match(name)
+    if not m:
+        return None, None
+    return m.group(1), m.group(2).lower()
+
+
+# --------------------------------------------------------------------------- layout
+
+def open_solution(path: Path, display: str, limits: Limits = DEFAULT_LIMITS) -> tuple[FileTree, str, str, str]:
+    """Open a solution; return (tree, form, solution.xml name, customizations.xml name)."""
+    if path.is_dir():
+        tree: FileTree = DirTree(path, display, limits)
+        if tree.find("Other/Solution.xml"):
+            return tree, "unpacked", tree.find("Other/Solution.xml"), tree.find("Other/Customizations.xml") or ""
+        if tree.find("solution.xml"):
+            return tree, "extracted", tree.find("solution.xml"), tree.find("customizations.xml") or ""
+        for proj in sorted(path.glob("*.cdsproj")):
+            root = _cdsproj_root(proj, f"{display}/{proj.name}")
+            if (path / root).is_dir():
+                return open_solution(path / root, f"{display}/{root}", limits)
+        raise InputError("not a solution: no Other/Solution.xml, solution.xml or .cdsproj found", file=display)
+    if not path.exists():
+        raise InputError("file not found", file=display)
+    tree = ZipTree(path, display, limits)
+    sol = tree.find("solution.xml")
+    if not sol:
+        if tree.find("manifest.json"):
+            raise InputError("legacy export package (manifest.json), not a solution", file=display)
+        raise InputError("zip holds no solution.xml: not a solution export", file=display)
+    return tree, "zip", sol, tree.find("customizations.xml") or ""
+
+
+def _cdsproj_root(proj: Path, display: str) -> str:
+    from .files import read_file
+    root = parse_xml(read_file(proj, display), file=display)
+    for el in root.iter():
+        if isinstance(el.tag, str) and etree.QName(el).localname == "SolutionRootPath" and el.text:
+            return el.text.strip().replace("\\", "/").strip("/")
+    return "src"
+
+
+def _xml(tree: FileTree, name: str) -> etree._Element:
+    file = tree.source(name)
+    return parse_xml(tree.read(name), file=file["file"], entry=file.get("entry"))
+
+
+# --------------------------------------------------------------------------- components
+
+def _connection_references(custom: etree._Element | None, tree: FileTree, cname: str) -> list[dict]:
+    out = []
+    for el in _children(_child(custom, "connectionreferences"), "connectionreference"):
+        connector_id = _text(el, "connectorid")
+        custom_id = _child(el, "customconnectorid")
+        out.append({
+            "logical_name": el.get("connectionreferencelogicalname") or "",
+            "display_name": _text(el, "connectionreferencedisplayname"),
+            "connector_id": connector_id,
+            "connector": api_name(connector_id),
+            "custom_connector_id": norm_guid(_text(custom_id, "connectorid")) if custom_id is not None else None,
+            "description": _text(el, "description"),
+            "source": tree.source(cname, el.sourceline),
+        })
+    return out
+
+
+def _role(el: etree._Element, tree: FileTree, name: str) -> dict:
+    privileges = []
+    for p in _children(_child(el, "RolePrivileges"), "RolePrivilege"):
+        level = p.get("level")
+        if level not in DEPTHS:
+            src = tree.source(name, p.sourceline)
+            raise InputError(f"unknown privilege level {level!r} for {p.get('name')!r}",
+                             file=src["file"], entry=src.get("entry"), line=src["line"])
+        access, table = parse_privilege(p.get("name") or "")
+        privileges.append({"name": p.get("name") or "", "level": level, "depth": DEPTHS[level],
+                           "access": access, "table": table, "source": tree.source(name, p.sourceline)})
+    return {
+        "id": norm_guid(el.get("id")),
+        "name": el.get("name") or "",
+        "is_inherited": _int(el.get("isinherited")),
+        "privileges": privileges,
+        "source": tree.source(name, el.sourceline),
+    }
+
+
+def _roles(custom, tree: FileTree, cname: str) -> list[dict]:
+    # Only /ImportExportXml/Roles/Role: <Role> also appears in app modules and form XML.
+    roles = [_role(el, tree, cname) for el in _children(_child(custom, "Roles"), "Role")]
+    for name in tree.under("Roles"):
+        root = _xml(tree, name)
+        if etree.QName(root).localname != "Role":
+            src = tree.source(name)
+            raise InputError(f"expected root element <Role>, found <{etree.QName(root).localname}>",
+                             file=src["file"], entry=src.get("entry"), line=root.sourceline)
+        roles.append(_role(root, tree, name))
+    return roles
+
+
+def _flow_json(tree: FileTree, json_name: str | None) -> tuple[str | None, Any]:
+    if not json_name:
+        return None, None
+    actual = tree.find(json_name.replace("\\", "/").lstrip("/"))
+    if not actual:
+        return None, None
+    src = tree.source(actual)
+    return actual, parse_json(tree.read(actual), file=src["file"], entry=src.get("entry"))
+
+
+def _workflow(el: etree._Element, tree: FileTree, meta_name: str) -> dict:
+    category = _int(_text(el, "Category"))
+    wf_id = norm_guid(el.get("WorkflowId"))
+    flow = {
+        "id": wf_id,
+        "name": el.get("Name") or _localized(el) or "",
+        "category": category,
+        "state": _int(_text(el, "StateCode")),
+        "status": _int(_text(el, "StatusCode")),
+        "json_file": None,
+        "metadata_source": tree.source(meta_name, el.sourceline),
+        "source": tree.source(meta_name, el.sourceline),
+        "connection_references": [], "connection_reference_entries": [], "connectors": [],
+        "triggers": [], "actions": [], "unbound_connections": [], "uses_http": False, "parameters": [],
+    }
+    if category == 5:
+        actual, parsed = _flow_json(tree, _text(el, "JsonFileName"))
+        if parsed is not None:
+            flow["json_file"] = actual
+            flow["source"] = tree.source(actual, 1)
+            flow.update(analyse_flow(parsed, tree.source(actual, 1)))
+    return flow
+
+
+def _workflows(custom, tree: FileTree, cname: str) -> list[dict]:
+    flows = [_workflow(el, tree, cname) for el in _children(_child(custom, "Workflows"), "Workflow")]
+    for name in tree.under("Workflows"):
+        if name.lower().endswith(".data.xml"):
+            root = _xml(tree, name)
+            if etree.QName(root).localname == "Workflow":
+                flows.append(_workflow(root, tree, name))
+    return flows
+
+
+def _canvas_app(el: etree._Element, tree: FileTree, name: str) -> dict:
+    connectors, logical = set(), set()
+    raw = _text(el, "ConnectionReferences")
+    if raw:
+        try:
+            refs = json.loads(raw)
+        except ValueError:
+            src = tree.source(name, el.sourceline)
+            raise InputError("canvas app ConnectionReferences is not valid JSON",
+                             file=src["file"], entry=src.get("entry"), line=src["line"]) from None
+        for ref in (refs.values() if isinstance(refs, dict) else []):
+            if isinstance(ref, dict):
+                if api_name(ref.get("id")):
+                    connectors.add(api_name(ref.get("id")))
+                if isinstance(ref.get("xrmConnectionReferenceLogicalName"), str):
+                    logical.add(ref["xrmConnectionReferenceLogicalName"])
+    return {
+        "name": _text(el, "Name") or "",
+        "display_name": _text(el, "DisplayName"),
+        "connectors": sorted(connectors),
+        "connection_references": sorted(logical),
+        "source": tree.source(name, el.sourceline),
+    }
+
+
+def _canvas_apps(custom, tree: FileTree, cname: str) -> list[dict]:
+    apps = [_canvas_app(el, tree, cname) for el in _children(_child(custom, "CanvasApps"), "CanvasApp")]
+    for name in tree.under("CanvasApps"):
+        if name.lower().endswith(".meta.xml"):
+            root = _xml(tree, name)
+            if etree.QName(root).localname == "CanvasApp":
+                apps.append(_canvas_app(root, tree, name))
+    return apps
+
+
+def _entities(custom, tree: FileTree, cname: str) -> list[dict]:
+    def entity(el, name):
+        info = _child(_child(el, "EntityInfo"), "entity")
+        logical = (info.get("Name") if info is not None else None) or _text(el, "Name") or ""
+        return {"name": logical.lower(), "source": tree.source(name, el.sourceline)}
+
+    out = [entity(el, cname) for el in _children(_child(custom, "Entities"), "Entity")]
+    for name in tree.under("Entities"):
+        if name.lower().endswith("/entity.xml"):
+            root = _xml(tree, name)
+            out.append(entity(root, name))
+    return out
+
+
+def _app_modules(custom, tree: FileTree, cname: str) -> list[dict]:
+    out = [{"name": _text(el, "UniqueName") or "", "source": tree.source(cname, el.sourceline)}
+           for el in _children(_child(custom, "AppModules"), "AppModule")]
+    for name in tree.under("AppModules"):
+        if name.lower().endswith("/appmodule.xml"):
+            root = _xml(tree, name)
+            out.append({"name": _text(root, "UniqueName") or "", "source": tree.source(name, root.sourceline)})
+    return out
+
+
+def _environment_variables(tree: FileTree) -> list[dict]:
+    out = []
+    for name in tree.under("environmentvariabledefinitions"):
+        if not name.lower().endswith("/environmentvariabledefinition.xml"):
+            continue
+        root = _xml(tree, name)
+        type_code = _int(_text(root, "type"))
+        display = _child(root, "displayname")
+        var = {
+            "schema_name": root.get("schemaname") or name.split("/")[-2],
+            "display_name": display.get("default") if display is not None else None,
+            "type": type_code,
+            "type_name": ENV_VAR_TYPES.get(type_code or 0, "Unknown"),
+            "is_secret_type": type_code == 100000005,
+            "default_value": _text(root, "defaultvalue"),
+            "current_value": None,
+            "source": tree.source(name, root.sourceline),
+            "value_source": None,
+        }
+        values_name = tree.find(name.rsplit("/", 1)[0] + "/environmentvariablevalues.json")
+        if values_name:
+            src = tree.source(values_name)
+            parsed = parse_json(tree.read(values_name), file=src["file"], entry=src.get("entry"))
+            wrapper = parsed.value.get("environmentvariablevalues") if isinstance(parsed.value, dict) else None
+            value = wrapper.get("environmentvariablevalue") if isinstance(wrapper, dict) else None
+            if isinstance(value, list):
+                value = value[0] if value else None
+            if isinstance(value, dict) and isinstance(value.get("value"), str):
+                var["current_value"] = value["value"]
+                var["value_source"] = tree.source(values_name, parsed.line_of(value, 1))
+        out.append(var)
+    return out
+
+
+# --------------------------------------------------------------------------- entry point
+
+def load_solution(path: Path, display: str, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """Read one solution (zip, unpacked or extracted folder) into a plain dict."""
+    tree, form, sol_name, cust_name = open_solution(path, display, limits)
+    root = _xml(tree, sol_name)
+    if etree.QName(root).localname != "ImportExportXml":
+        src = tree.source(sol_name)
+        raise InputError(f"expected root element <ImportExportXml>, found <{etree.QName(root).localname}>",
+                         file=src["file"], entry=src.get("entry"), line=root.sourceline)
+    manifest = _child(root, "SolutionManifest")
+    if manifest is None:
+        src = tree.source(sol_name)
+        raise InputError("solution.xml has no <SolutionManifest>", file=src["file"], entry=src.get("entry"),
+                         line=root.sourceline)
+    unique_name = _text(manifest, "UniqueName")
+    if not unique_name:
+        src = tree.source(sol_name)
+        raise InputError("solution.xml has no <UniqueName>", file=src["file"], entry=src.get("entry"),
+                         line=manifest.sourceline)
+    publisher = _child(manifest, "Publisher")
+    custom = _xml(tree, cust_name) if cust_name else None
+    if custom is not None and etree.QName(custom).localname != "ImportExportXml":
+        src = tree.source(cust_name)
+        raise InputError(f"expected root element <ImportExportXml>, found <{etree.QName(custom).localname}>",
+                         file=src["file"], entry=src.get("entry"), line=custom.sourceline)
+    uname_el = _child(manifest, "UniqueName")
+    return {
+        "unique_name": unique_name,
+        "display_name": _localized(manifest) or unique_name,
+        "version": _text(manifest, "Version") or "",
+        "managed": _int(_text(manifest, "Managed"), 0),
+        "form": form,
+        "publisher": {
+            "unique_name": _text(publisher, "UniqueName"),
+            "prefix": _text(publisher, "CustomizationPrefix"),
+        },
+        "root_components": [
+            {"type": _int(rc.get("type")), "name": rc.get("schemaName") or norm_guid(rc.get("id"))}
+            for rc in _children(_child(manifest, "RootComponents"), "RootComponent")
+        ],
+        "connection_references": _connection_references(custom, tree, cust_name),
+        "roles": _roles(custom, tree, cust_name),
+        "flows": _workflows(custom, tree, cust_name),
+        "canvas_apps": _canvas_apps(custom, tree, cust_name),
+        "app_modules": _app_modules(custom, tree, cust_name),
+        "entities": _entities(custom, tree, cust_name),
+        "environment_variables": _environment_variables(tree),
+        "source": tree.source(sol_name, uname_el.sourceline if uname_el is not None else root.sourceline),
+        "path": display,
+    }
+
+
+def iter_files_read(solution: dict) -> Iterable[str]:
+    return [solution["path"]]

@@ -1,0 +1,113 @@
+"""The plain, typed values passed between PolicyKit's layers: rules, findings, scan results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Severity levels, most severe first (SARIF ``level`` values).
+LEVELS = ("error", "warning", "note")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a normalized object came from."""
+
+    file: str
+    line: int | None = None
+    entry: str | None = None  # the entry inside a zip, when ``file`` is a zip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "Source | None":
+        if not isinstance(d, dict) or not d.get("file"):
+            return None
+        line = d.get("line")
+        return cls(file=str(d["file"]), line=line if isinstance(line, int) and line > 0 else None,
+                   entry=d.get("entry") or None)
+
+
+@dataclass
+class Rule:
+    """A rule: metadata, a JMESPath query returning violating objects, a message template."""
+
+    id: str                      # stable id, e.g. PPK101
+    name: str                    # kebab-case, e.g. connection-reference-personal-account
+    title: str                   # one sentence, no final period
+    severity: str                # default level: error | warning | note
+    query: str                   # JMESPath over the normalized document
+    message: str                 # template filled from each violating object: {a.b}
+    help_markdown: str = ""      # What it does / Why is this bad? / Example / How to fix
+    security_severity: float | None = None
+    precision: str = "high"      # very-high | high | medium | low
+    tags: tuple[str, ...] = ()
+    cwe: tuple[int, ...] = ()
+    parameters: dict[str, Any] = field(default_factory=dict)  # defaults; the policy overrides
+    key: str = "key"             # JMESPath giving each object's logical identity
+    location: str = "source"     # JMESPath giving each object's {file, line, entry}
+    requires: tuple[str, ...] = ()  # environment data sets the rule needs ("connections", ...)
+    origin: str = ""             # the plugin or file that contributed it
+    fixtures: str | None = None  # folder holding fires*/silent* fixtures, for the test suite
+
+    @property
+    def all_tags(self) -> list[str]:
+        tags = list(self.tags)
+        if self.security_severity is not None and "security" not in tags:
+            tags.insert(0, "security")
+        tags += [f"external/cwe/cwe-{n}" for n in self.cwe]
+        return sorted(dict.fromkeys(tags))
+
+
+@dataclass
+class Finding:
+    """One violating object found by one rule."""
+
+    rule_id: str
+    level: str
+    message: str
+    key: str                      # logical identity: stable across reformatting
+    source: Source | None
+    environment: str | None = None
+    waived: str | None = None     # the waiver's justification, when waived
+
+    def sort_key(self) -> tuple:
+        s = self.source
+        return (self.rule_id, s.file if s else "", s.entry or "" if s else "", s.line or 0 if s else 0, self.key)
+
+
+@dataclass
+class RuleFailure:
+    """A rule that could not run: its id and why."""
+
+    rule_id: str
+    reason: str
+
+
+@dataclass
+class InputFailure:
+    """An input that could not be read; the scan went on without it."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    entry: str | None = None
+
+
+@dataclass
+class ScanResult:
+    """Everything a reporter needs."""
+
+    rules: list[Rule]                      # every rule that ran, sorted by id
+    findings: list[Finding]                # sorted, waived ones included (``waived`` set)
+    rule_failures: list[RuleFailure] = field(default_factory=list)
+    input_failures: list[InputFailure] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (rule id, reason)
+    inputs: list[str] = field(default_factory=list)                # files read
+    estate_name: str = "estate"
+
+    @property
+    def active(self) -> list[Finding]:
+        return [f for f in self.findings if not f.waived]
+
+    @property
+    def complete(self) -> bool:
+        return not self.rule_failures and not self.input_failures

@@ -1,0 +1,523 @@
+"""SARIF 2.1.0 reporter: the log GitHub code scanning and Azure DevOps ingest.
+
+The log is built from sarif-om's attrs classes and serialized by :func:`_to_json`, a small
+walker over ``attr.fields`` that uses each field's ``schema_property_name`` as the JSON key.
+sarif-om's own serializer (jschema_to_python) drops every value equal to the class default, so
+an explicit ``level: "warning"`` would vanish and GitHub would show the rule's default level
+instead; the walker keeps every value that was passed to the constructor (see :func:`_om`).
+
+Choices a reader of the output should know:
+
+- Only active findings become results: GitHub ignores ``suppressions``, so waived findings
+  would show as open alerts.
+- Every result has exactly one location, because GitHub neither shows a result without a
+  physical location nor accepts one without an artifact location.  A finding inside a zip
+  points at the zip (line 1), names the entry in a logical location and in its message, and
+  carries the line inside the entry as the location property ``entryLine``.  A finding with
+  no source points at the first input file, line 1; when there is no input at all it is left
+  out and a warning notification says so.
+- ``partialFingerprints["policykit/v1"]`` hashes the rule id and the finding's logical key
+  (not its line), so baselines survive reformatting.
+- ``automationDetails.id`` is the GitHub category (``<category>/``) unless an
+  :class:`AzurePipeline` is given: GitHub Advanced Security for Azure DevOps (GHAzDO) then needs
+  ``azuredevops/pipeline/build/<org>/<project>/<defId>/<phaseId>/<branch>/<buildId>`` and four
+  ``azuredevops/pipeline/build/*`` properties, or it drops the run.
+- No timestamps, sorted keys and sorted rules/results: one input gives one byte sequence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any, Mapping, TypeVar
+from urllib.parse import quote, urlparse
+
+import attr
+import sarif_om as om
+
+from ..models import Finding, InputFailure, Rule, RuleFailure, ScanResult, Source
+
+SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
+SARIF_VERSION = "2.1.0"
+TOOL_NAME = "PolicyKit"
+FINGERPRINT_KEY = "policykit/v1"
+
+#: GitHub keeps at most 20 tags per rule; ``fullDescription.text`` at most 1024 characters.
+MAX_TAGS = 20
+MAX_DESCRIPTION = 1024
+
+#: GitHub's ``problem.severity`` vocabulary for each SARIF level.
+_PROBLEM_SEVERITY = {"error": "error", "warning": "warning", "note": "recommendation"}
+
+#: The attribute where :func:`_om` records which fields the caller gave explicitly.
+_EXPLICIT = "_policykit_explicit"
+
+T = TypeVar("T")
+
+
+@attr.s
+class PropertyBag(om.PropertyBag):
+    """sarif-om's bag models only ``tags``; SARIF allows any other key next to them."""
+
+    additional = attr.ib(factory=dict, metadata={"additional_properties": True})
+
+
+# --------------------------------------------------------------------------- public API
+
+
+@dataclass(frozen=True)
+class AzurePipeline:
+    """The Azure DevOps build that produced the log, as GHAzDO ingestion wants to see it."""
+
+    organization: str
+    project: str
+    definition_id: int
+    definition_name: str
+    phase_id: str  # a GUID
+    phase_name: str
+    branch: str
+    build_id: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "AzurePipeline | None":
+        """Read Azure Pipelines' predefined variables; ``None`` outside a pipeline or when any
+        value is missing or malformed (GHAzDO would reject the run anyway)."""
+        if env.get("TF_BUILD", "").lower() != "true":
+            return None
+        try:
+            return cls(
+                organization=_organization(env["SYSTEM_COLLECTIONURI"]),
+                project=env["SYSTEM_TEAMPROJECT"],
+                definition_id=int(env["SYSTEM_DEFINITIONID"]),
+                definition_name=env["BUILD_DEFINITIONNAME"],
+                phase_id=str(uuid.UUID(env["SYSTEM_PHASEID"])),
+                phase_name=env["SYSTEM_PHASENAME"],
+                branch=env["BUILD_SOURCEBRANCH"],
+                build_id=int(env["BUILD_BUILDID"]),
+            )
+        except (KeyError, ValueError):
+            return None
+
+    @property
+    def automation_id(self) -> str:
+        # Each segment is percent-encoded so a branch like refs/heads/main stays one segment.
+        parts = (self.organization, self.project, self.definition_id, self.phase_id, self.branch, self.build_id)
+        return "azuredevops/pipeline/build/" + "/".join(quote(str(p), safe="") for p in parts)
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        prefix = "azuredevops/pipeline/build/"
+        return {
+            # A string: the validator (Sarif.Multitool 5.7.0) crashes on a JSON number here.
+            f"{prefix}buildDefinitionId": str(self.definition_id),
+            f"{prefix}buildDefinitionName": self.definition_name,
+            f"{prefix}phaseId": self.phase_id,
+            f"{prefix}phaseName": self.phase_name,
+        }
+
+
+def _organization(collection_uri: str) -> str:
+    """``https://dev.azure.com/contoso/`` or ``https://contoso.visualstudio.com/`` -> contoso."""
+    url = urlparse(collection_uri)
+    host = (url.hostname or "").lower()
+    path = [p for p in url.path.split("/") if p]
+    if host.endswith(".visualstudio.com"):
+        return host.split(".")[0]
+    if path:
+        return path[0]
+    if not host:
+        raise ValueError(f"not a collection URI: {collection_uri!r}")
+    return host
+
+
+def to_sarif(
+    result: ScanResult,
+    *,
+    tool_version: str,
+    information_uri: str,
+    help_uri_base: str,
+    category: str | None = None,
+    azure_pipeline: AzurePipeline | None = None,
+) -> str:
+    """Render ``result`` as a SARIF 2.1.0 log: JSON, 2-space indent, trailing newline.
+
+    ``category`` is GitHub's analysis category (default ``policykit/<estate>``); with
+    ``azure_pipeline`` the run is labelled for GHAzDO instead and ``category`` is ignored.
+    """
+    rules = sorted(result.rules, key=lambda r: r.id)
+    index = {rule.id: i for i, rule in enumerate(rules)}
+    results, unlocated = _results(result, index)
+    run = _om(
+        om.Run,
+        tool=_om(om.Tool, driver=_driver(rules, tool_version, information_uri, help_uri_base)),
+        automation_details=_automation_details(result, category, azure_pipeline),
+        invocations=[_invocation(result, index, unlocated)],
+        results=results,
+    )
+    log = _om(om.SarifLog, schema_uri=SCHEMA_URI, version=SARIF_VERSION, runs=[run])
+    return json.dumps(_to_json(log), indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+
+
+def fingerprint(rule_id: str, key: str) -> str:
+    """The stable identity of a finding: rule and logical key, never a line number."""
+    return hashlib.sha256(f"{rule_id}\0{key}".encode("utf-8")).hexdigest()[:32]
+
+
+# --------------------------------------------------------------------------- serialization
+
+
+def _om(cls: type[T], **fields: Any) -> T:
+    """Build a sarif-om object and remember which fields were given explicitly.
+
+    ``None`` arguments count as not given, so callers can pass optional values unconditionally.
+    """
+    given = {name: value for name, value in fields.items() if value is not None}
+    obj = cls(**given)
+    object.__setattr__(obj, _EXPLICIT, frozenset(given))
+    return obj
+
+
+def _default(field: attr.Attribute) -> Any:
+    """The value a field gets when the constructor is not given one."""
+    if isinstance(field.default, attr.Factory):  # type: ignore[arg-type]
+        return field.default.factory()
+    return field.default
+
+
+def _to_json(value: Any) -> Any:
+    """Turn a sarif-om object graph into plain JSON values.
+
+    Keeps every explicitly given field (even when equal to sarif-om's default), drops ``None``
+    and the defaults nobody asked for (``rank: -1``, ``language: "en-US"``, ...), and merges a
+    :class:`PropertyBag`'s additional properties next to its ``tags``.
+    """
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _to_json(v) for k, v in value.items()}
+    if not attr.has(type(value)):
+        return value
+    explicit = getattr(value, _EXPLICIT, frozenset())
+    out: dict[str, Any] = {}
+    for field in attr.fields(type(value)):
+        v = getattr(value, field.name)
+        if v is None or (field.name not in explicit and v == _default(field)):
+            continue
+        if field.metadata.get("additional_properties"):
+            for key, extra in v.items():
+                if key in out:
+                    raise ValueError(f"property {key!r} given twice")
+                out[key] = _to_json(extra)
+            continue
+        out[field.metadata["schema_property_name"]] = _to_json(v)
+    return out
+
+
+# --------------------------------------------------------------------------- tool and rules
+
+
+def _driver(rules: list[Rule], version: str, information_uri: str, help_uri_base: str) -> om.ToolComponent:
+    return _om(
+        om.ToolComponent,
+        name=TOOL_NAME,
+        full_name=f"{TOOL_NAME} {version}",  # GHAzDO requires fullName
+        semantic_version=version,
+        information_uri=information_uri,
+        # Every rule that ran, not only those that fired, so that GitHub closes fixed alerts.
+        rules=[_descriptor(rule, help_uri_base) for rule in rules],
+    )
+
+
+def _descriptor(rule: Rule, help_uri_base: str) -> om.ReportingDescriptor:
+    markdown = rule.help_markdown.strip() or f"# {rule.id} {rule.name}\n\n{rule.title}."
+    return _om(
+        om.ReportingDescriptor,
+        id=rule.id,
+        name=rule.name,
+        short_description=_om(om.MultiformatMessageString, text=rule.title),
+        full_description=_om(om.MultiformatMessageString, text=full_description(rule)),
+        help=_om(om.MultiformatMessageString, text=markdown_to_text(markdown), markdown=markdown),
+        help_uri=help_uri(rule, help_uri_base),
+        default_configuration=_om(om.ReportingConfiguration, level=rule.severity),
+        properties=_rule_properties(rule),
+    )
+
+
+def help_uri(rule: Rule, help_uri_base: str) -> str:
+    """The rule's documentation page: ``<base>/<id>-<name>/README.md``."""
+    return f"{help_uri_base.rstrip('/')}/{rule.id}-{rule.name}/README.md"
+
+
+def _rule_properties(rule: Rule) -> PropertyBag:
+    extra: dict[str, Any] = {
+        "precision": rule.precision,
+        "problem.severity": _PROBLEM_SEVERITY.get(rule.severity, "warning"),
+    }
+    if rule.security_severity is not None:
+        extra["security-severity"] = security_severity(rule.security_severity)
+    return _om(PropertyBag, tags=_tags(rule) or None, additional=extra)
+
+
+def security_severity(value: float) -> str:
+    """GitHub wants a string number in 0.1–10.0; clamp rather than emit a rejected value."""
+    return f"{min(max(float(value), 0.1), 10.0):.1f}"
+
+
+def _tags(rule: Rule) -> list[str]:
+    """At most 20 tags; when cutting, keep ``security`` and the CWE tags GitHub relies on."""
+    tags = rule.all_tags
+    if len(tags) <= MAX_TAGS:
+        return tags
+    first = [t for t in tags if t == "security" or t.startswith("external/cwe/")]
+    kept = set((first + [t for t in tags if t not in first])[:MAX_TAGS])
+    return [t for t in tags if t in kept]
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
+_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+_AUTOLINK = re.compile(r"<((?:https?|mailto):[^>\s]+)>")
+_CODE_SPAN = re.compile(r"`+([^`]+?)`+")
+_EMPHASIS = [
+    re.compile(r"\*\*(.+?)\*\*"),
+    re.compile(r"(?<!\w)__(.+?)__(?!\w)"),
+    re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])"),
+    re.compile(r"(?<!\w)_(?!\s)(.+?)(?<!\s)_(?!\w)"),
+]
+
+
+def _link(match: re.Match[str]) -> str:
+    text, url = match.group(1), match.group(2)
+    return url if text == url else f"{text} ({url})"
+
+
+def _inline_to_text(line: str) -> str:
+    """Strip inline markdown from one line; code spans are protected from emphasis rules."""
+    spans: list[str] = []
+
+    def stash(match: re.Match[str]) -> str:
+        spans.append(match.group(1))
+        return f"\0{len(spans) - 1}\0"
+
+    line = _CODE_SPAN.sub(stash, line)
+    line = _IMAGE.sub(r"\1", line)
+    line = _LINK.sub(_link, line)
+    line = _AUTOLINK.sub(r"\1", line)
+    for pattern in _EMPHASIS:
+        line = pattern.sub(r"\1", line)
+    return re.sub(r"\0(\d+)\0", lambda m: spans[int(m.group(1))], line)
+
+
+def markdown_to_text(markdown: str) -> str:
+    """A reasonable plain-text rendering: headings, emphasis, links and fences unwrapped.
+
+    Code blocks stay, indented by four spaces, so examples remain readable in ``help.text``.
+    """
+    out: list[str] = []
+    in_code = False
+    for line in markdown.strip().splitlines():
+        if _FENCE.match(line):
+            in_code = not in_code
+            continue
+        if in_code:
+            out.append(f"    {line}" if line.strip() else "")
+            continue
+        line = _HEADING.sub("", line).rstrip().rstrip("#").rstrip()
+        line = re.sub(r"^\s{0,3}>\s?", "", line)  # block quotes
+        out.append(_inline_to_text(line))
+    text = "\n".join(out)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def first_paragraph(markdown: str) -> str:
+    """The first prose paragraph of the help, skipping headings and code blocks."""
+    paragraph: list[str] = []
+    in_code = False
+    for line in markdown.splitlines():
+        if _FENCE.match(line):
+            if paragraph:
+                break
+            in_code = not in_code
+            continue
+        if in_code:
+            continue
+        if not line.strip() or _HEADING.match(line):
+            if paragraph:
+                break
+            continue
+        paragraph.append(line.strip())
+    return _inline_to_text(" ".join(paragraph)).strip()
+
+
+def full_description(rule: Rule) -> str:
+    """The help's first paragraph, cut to GitHub's 1024 characters; the title if none."""
+    text = first_paragraph(rule.help_markdown) or rule.title
+    if len(text) <= MAX_DESCRIPTION:
+        return text
+    cut = text[: MAX_DESCRIPTION - 3]
+    if " " in cut:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip() + "..."
+
+
+# --------------------------------------------------------------------------- results
+
+
+def _results(result: ScanResult, index: dict[str, int]) -> tuple[list[om.Result], list[Finding]]:
+    """The active findings as results, and the findings that had nowhere to point."""
+    fallback = result.inputs[0] if result.inputs else None
+    results: list[om.Result] = []
+    unlocated: list[Finding] = []
+    for finding in sorted(result.active, key=Finding.sort_key):
+        source = finding.source or (Source(file=fallback, line=1) if fallback else None)
+        if source is None:
+            unlocated.append(finding)
+            continue
+        results.append(_result(finding, source, index))
+    return results, unlocated
+
+
+def _result(finding: Finding, source: Source, index: dict[str, int]) -> om.Result:
+    message = finding.message.strip()
+    if source.entry:
+        message = f"{message.rstrip('.')} (in {source.entry})"
+    properties = {"environment": finding.environment} if finding.environment else {}
+    return _om(
+        om.Result,
+        rule_id=finding.rule_id,
+        rule_index=index.get(finding.rule_id),  # omitted for a rule the log does not list
+        level=finding.level,  # explicit: a policy may override the rule's default level
+        message=_om(om.Message, text=sentence(message)),
+        locations=[_location(source)],
+        partial_fingerprints={FINGERPRINT_KEY: fingerprint(finding.rule_id, finding.key)},
+        properties=_om(PropertyBag, additional=properties) if properties else None,
+    )
+
+
+def _location(source: Source) -> om.Location:
+    """One location: the file, and for a zip the entry as a logical location.
+
+    Lines inside a zip entry mean nothing to a viewer opening the zip, so the region is line 1
+    and the entry's line travels as the ``entryLine`` property.
+    """
+    line = 1 if source.entry else (source.line or 1)
+    physical = _om(
+        om.PhysicalLocation,
+        artifact_location=_om(om.ArtifactLocation, uri=artifact_uri(source.file)),
+        region=_om(om.Region, start_line=line),
+    )
+    if not source.entry:
+        return _om(om.Location, physical_location=physical)
+    entry_line = {"entryLine": source.line} if source.line else {}
+    return _om(
+        om.Location,
+        physical_location=physical,
+        logical_locations=[_om(om.LogicalLocation, name=source.entry, kind="resource")],
+        properties=_om(PropertyBag, additional=entry_line) if entry_line else None,
+    )
+
+
+def artifact_uri(path: str) -> str:
+    """A relative URI reference: forward slashes, no leading ``./``, unsafe chars encoded.
+
+    Paths are used as the scanner gives them; they should be relative to the repository root
+    (GitHub resolves them against the checkout).
+    """
+    posix = path.replace("\\", "/")
+    while posix.startswith("./"):
+        posix = posix[2:]
+    return quote(posix, safe="/")
+
+
+def sentence(text: str) -> str:
+    """SARIF2001 (and GitHub's titles) want messages that end with a period."""
+    text = text.strip()
+    return text if text.endswith(".") else f"{text}."
+
+
+# --------------------------------------------------------------------------- run metadata
+
+
+def _automation_details(
+    result: ScanResult, category: str | None, pipeline: AzurePipeline | None
+) -> om.RunAutomationDetails:
+    if pipeline is not None:
+        return _om(
+            om.RunAutomationDetails,
+            id=pipeline.automation_id,
+            properties=_om(PropertyBag, additional=pipeline.properties),
+        )
+    return _om(om.RunAutomationDetails, id=_category_id(result, category))
+
+
+def _category_id(result: ScanResult, category: str | None) -> str:
+    """``<category>/``: a trailing slash so GitHub reads all of it as the category (no run id)."""
+    if category is None:
+        category = f"policykit/{result.estate_name.replace('/', '-')}"
+    return category if category.endswith("/") else f"{category}/"
+
+
+def _invocation(result: ScanResult, index: dict[str, int], unlocated: list[Finding]) -> om.Invocation:
+    notes = [_rule_failure(f, index) for f in sorted(result.rule_failures, key=lambda f: (f.rule_id, f.reason))]
+    notes += [_input_failure(f) for f in sorted(result.input_failures, key=input_failure_key)]
+    notes += [_skipped(rule_id, reason, index) for rule_id, reason in sorted(result.skipped)]
+    notes += [_unlocated(f, index) for f in unlocated]
+    return _om(
+        om.Invocation,
+        execution_successful=result.complete,
+        tool_execution_notifications=notes or None,
+    )
+
+
+def input_failure_key(failure: InputFailure) -> tuple[str, str, int, str]:
+    """Sort input failures by place, so the report does not depend on the reading order."""
+    return (failure.file or "", failure.entry or "", failure.line or 0, failure.message)
+
+
+def _rule_ref(rule_id: str, index: dict[str, int]) -> om.ReportingDescriptorReference:
+    return _om(om.ReportingDescriptorReference, id=rule_id, index=index.get(rule_id))
+
+
+def _rule_failure(failure: RuleFailure, index: dict[str, int]) -> om.Notification:
+    return _om(
+        om.Notification,
+        level="error",
+        message=_om(om.Message, text=sentence(f"rule {failure.rule_id} failed: {failure.reason}")),
+        associated_rule=_rule_ref(failure.rule_id, index),
+    )
+
+
+def _input_failure(failure: InputFailure) -> om.Notification:
+    where = ":".join(str(p) for p in (failure.file, failure.entry, failure.line) if p)
+    text = f"could not read {where}: {failure.message}" if where else failure.message
+    locations = None
+    if failure.file:
+        source = Source(file=failure.file, line=failure.line, entry=failure.entry)
+        locations = [_location(source)]
+    return _om(om.Notification, level="error", message=_om(om.Message, text=sentence(text)), locations=locations)
+
+
+def _skipped(rule_id: str, reason: str, index: dict[str, int]) -> om.Notification:
+    return _om(
+        om.Notification,
+        level="note",
+        message=_om(om.Message, text=sentence(f"rule {rule_id} skipped: {reason}")),
+        associated_rule=_rule_ref(rule_id, index),
+    )
+
+
+def _unlocated(finding: Finding, index: dict[str, int]) -> om.Notification:
+    text = f"finding of rule {finding.rule_id} ({finding.key}) has no location and is not reported: {finding.message}"
+    return _om(
+        om.Notification,
+        level="warning",
+        message=_om(om.Message, text=sentence(text)),
+        associated_rule=_rule_ref(finding.rule_id, index),
+    )

@@ -1,0 +1,96 @@
+"""Plain-text reporter: the human report printed on the terminal.
+
+Findings are grouped by level (error, warning, note); each line reads
+``file[:entry][:line]: LEVEL RULE message`` so editors and CI log viewers can link it.
+A summary follows, then the rules and inputs that failed and the rules that were skipped.
+Output is deterministic: the same scan gives the same text.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..models import LEVELS, Finding, InputFailure, ScanResult, Source
+from .sarif import input_failure_key
+
+# ANSI SGR codes, used only when ``color`` is asked for (the CLI decides: a TTY, no NO_COLOR).
+_COLORS = {"error": "31;1", "warning": "33;1", "note": "36", "bold": "1", "dim": "2"}
+_HEADINGS = {"error": "Errors", "warning": "Warnings", "note": "Notes"}
+
+Paint = Callable[[str, str], str]
+
+
+def to_text(result: ScanResult, color: bool = False) -> str:
+    """Render ``result`` for a person; ends with a newline."""
+    paint = _painter(color)
+    active = sorted(result.active, key=Finding.sort_key)
+    lines: list[str] = []
+    for level in LEVELS:
+        group = [f for f in active if f.level == level]
+        if group:
+            lines.append(paint("bold", f"{_HEADINGS[level]} ({len(group)}):"))
+            lines += [_finding_line(f, paint) for f in group]
+            lines.append("")
+    others = [f for f in active if f.level not in LEVELS]  # a policy with an odd level
+    if others:
+        lines.append(paint("bold", f"Other ({len(others)}):"))
+        lines += [_finding_line(f, paint) for f in others] + [""]
+    lines.append(paint("bold", _summary(result)))
+    lines += _failures(result, paint)
+    return "\n".join(lines) + "\n"
+
+
+def _painter(color: bool) -> Paint:
+    def paint(style: str, text: str) -> str:
+        return f"\033[{_COLORS[style]}m{text}\033[0m" if color else text
+
+    return paint
+
+
+def where(source: Source | None) -> str:
+    """``file[:entry][:line]``, or ``<no location>``."""
+    if source is None:
+        return "<no location>"
+    parts = [source.file] + ([source.entry] if source.entry else [])
+    parts += [str(source.line)] if source.line else []
+    return ":".join(parts)
+
+
+def _finding_line(finding: Finding, paint: Paint) -> str:
+    level = paint(finding.level if finding.level in _COLORS else "bold", finding.level.upper())
+    env = f" [{finding.environment}]" if finding.environment else ""
+    return f"{where(finding.source)}: {level} {finding.rule_id} {finding.message}{env}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _summary(result: ScanResult) -> str:
+    active = result.active
+    counts = ", ".join(_plural(sum(f.level == lvl for f in active), lvl) for lvl in LEVELS)
+    waived = len(result.findings) - len(active)
+    parts = [
+        f"{_plural(len(active), 'problem')} ({counts})",
+        f"{waived} waived",
+        _plural(len(result.rules), "rule") + " run",
+        _plural(len(result.rule_failures), "rule failure"),
+        _plural(len(result.input_failures), "input failure"),
+    ]
+    status = "" if result.complete else " - INCOMPLETE scan"
+    return "; ".join(parts) + "." + status
+
+
+def _input_where(failure: InputFailure) -> str:
+    return ":".join(str(p) for p in (failure.file, failure.entry, failure.line) if p) or "<input>"
+
+
+def _failures(result: ScanResult, paint: Paint) -> list[str]:
+    lines: list[str] = []
+    for failure in sorted(result.rule_failures, key=lambda f: (f.rule_id, f.reason)):
+        lines.append(f"{paint('error', 'RULE FAILED')} {failure.rule_id}: {failure.reason}")
+    for input_failure in sorted(result.input_failures, key=input_failure_key):
+        lines.append(f"{paint('error', 'INPUT FAILED')} {_input_where(input_failure)}: {input_failure.message}")
+    for rule_id, reason in sorted(result.skipped):
+        lines.append(f"{paint('dim', 'SKIPPED')} {rule_id}: {reason}")
+    return lines

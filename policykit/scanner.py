@@ -1,0 +1,192 @@
+"""From an estate (a ``policykit.yaml`` or paths on the command line) to a :class:`ScanResult`."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .document import EnvironmentInput, build_document
+from .engine import check_policy_rules, functions_class, run_rules
+from .errors import InputError, PolicyError
+from .loaders.files import read_file
+from .models import InputFailure, Rule, ScanResult
+from .parsing import parse_yaml
+from .plugins import get_plugin_manager
+from .policy import Policy, load_policy
+from .schema import check
+
+
+def display_path(path: Path) -> str:
+    """Repository-relative (cwd-relative) posix path when possible, else absolute."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix() or "."
+    except ValueError:
+        return path.resolve().as_posix()
+
+
+@dataclass
+class EnvironmentSpec:
+    name: str
+    metadata: Path | None = None
+    settings: list[Path] = field(default_factory=list)
+    solutions: list[str] | None = None
+    source: dict | None = None
+
+
+@dataclass
+class Estate:
+    """What to scan: solutions, environments, and the policy."""
+
+    name: str = "estate"
+    solutions: list[Path] = field(default_factory=list)
+    environments: list[EnvironmentSpec] = field(default_factory=list)
+    policy: Path | None = None
+    file: str | None = None
+
+
+# --------------------------------------------------------------------------- estate file
+
+def _str_or_list(value: Any) -> str | None:
+    if isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        return None
+    return "must be a path or a list of paths"
+
+
+ESTATE_SPEC = {
+    "name": str,
+    "policy": str,
+    "solutions": [str],
+    "environments": ("map", {"metadata": str, "settings": _str_or_list, "solutions": [str]}),
+}
+
+
+def load_estate(path: Path) -> Estate:
+    """Read ``policykit.yaml``; paths inside are relative to the file."""
+    display = display_path(path)
+    parsed = parse_yaml(read_file(path, display), file=display)
+    raw = parsed.value if parsed.value is not None else {}
+    check(parsed, raw, ESTATE_SPEC, display)
+    base = path.parent
+
+    def resolve(rel: str, where: dict, key: str) -> Path:
+        target = base / rel
+        if not target.exists():
+            raise PolicyError(f"{key}: path not found: {rel}", file=display, line=parsed.key_line(where, key))
+        return target
+
+    estate = Estate(name=raw.get("name") or path.resolve().parent.name, file=display)
+    if "policy" in raw:
+        estate.policy = resolve(raw["policy"], raw, "policy")
+    for i, rel in enumerate(raw.get("solutions") or []):
+        target = base / rel
+        if not target.exists():
+            raise PolicyError(f"solution not found: {rel}", file=display,
+                              line=parsed.line_of(raw["solutions"]) + i if parsed.line_of(raw["solutions"]) else None)
+        estate.solutions += discover_solutions(target)
+    for name, spec in (raw.get("environments") or {}).items():
+        spec = spec or {}
+        settings = spec.get("settings") or []
+        env = EnvironmentSpec(
+            name=name,
+            metadata=resolve(spec["metadata"], spec, "metadata") if "metadata" in spec else None,
+            settings=[resolve(s, spec, "settings") for s in ([settings] if isinstance(settings, str) else settings)],
+            solutions=spec.get("solutions"),
+            source={"file": display, "line": parsed.key_line(raw["environments"], name) or 1},
+        )
+        estate.environments.append(env)
+    return estate
+
+
+def _is_solution_dir(path: Path) -> bool:
+    return ((path / "Other" / "Solution.xml").is_file() or any(path.glob("*.cdsproj"))
+            or ((path / "solution.xml").is_file() and (path / "customizations.xml").is_file()))
+
+
+def _is_solution_zip(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any(n.lower() == "solution.xml" for n in zf.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return True  # let the loader report what is wrong with it
+
+
+def discover_solutions(path: Path) -> list[Path]:
+    """A solution itself, or every solution found below a folder that is not one."""
+    if path.is_file() or _is_solution_dir(path):
+        return [path]
+    found: list[Path] = []
+    for root, dirs, files in os.walk(path):
+        here = Path(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "node_modules")
+        if here != path and _is_solution_dir(here):
+            found.append(here)
+            dirs[:] = []
+            continue
+        found += [here / f for f in sorted(files) if f.lower().endswith(".zip") and _is_solution_zip(here / f)]
+    return found
+
+
+# --------------------------------------------------------------------------- running
+
+def _load(pm, path: Path, kind: str, failures: list[InputFailure], inputs: list[str]) -> Any:
+    display = display_path(path)
+    inputs.append(display)
+    try:
+        result = pm.hook.policykit_load_input(path=path, display=display, kind=kind)
+        if result is None:
+            raise InputError(f"no loader accepts this {kind}", file=display)
+        return result
+    except InputError as exc:
+        failures.append(InputFailure(exc.message, file=exc.file or display, line=exc.line, entry=exc.entry))
+    except RecursionError:
+        failures.append(InputFailure("input nested too deeply", file=display))
+    except Exception as exc:  # a loader bug must not hide the other inputs
+        failures.append(InputFailure(f"cannot read {kind}: {type(exc).__name__}: {exc}", file=display))
+    return None
+
+
+def build(estate: Estate, plugins: list[str] | tuple[str, ...] = (), entry_points: bool = True):
+    """Load every input and build the document.
+
+    :return: (document, policy, rules, functions class, input failures, inputs read)
+    """
+    pm = get_plugin_manager(plugins, entry_points)
+    policy = load_policy(estate.policy, display_path(estate.policy) if estate.policy else None)
+    rules: list[Rule] = sorted((r for rs in pm.hook.policykit_rules() for r in (rs or [])), key=lambda r: r.id)
+    seen: dict[str, str] = {}
+    for r in rules:
+        if r.id in seen:
+            raise PolicyError(f"rule id {r.id} is defined twice ({seen[r.id]} and {r.origin})")
+        seen[r.id] = r.origin
+    check_policy_rules(policy, rules)
+    failures: list[InputFailure] = []
+    inputs: list[str] = []
+    solutions = [s for s in (_load(pm, p, "solution", failures, inputs) for p in estate.solutions) if s]
+    envs = []
+    for spec in estate.environments:
+        raw = _load(pm, spec.metadata, "environment", failures, inputs) if spec.metadata else None
+        settings = [s for s in (_load(pm, p, "settings", failures, inputs) for p in spec.settings) if s]
+        envs.append(EnvironmentInput(name=spec.name, raw=raw, settings=settings, solutions=spec.solutions,
+                                     source=spec.source))
+    document = build_document(solutions, envs, policy, estate_name=estate.name)
+    pm.hook.policykit_enrich_document(document=document, policy=policy)
+    functions = functions_class(pm.hook.policykit_jmespath_functions())
+    return document, policy, rules, functions, failures, inputs
+
+
+def scan(estate: Estate, plugins: list[str] | tuple[str, ...] = (), entry_points: bool = True,
+         today: _dt.date | None = None) -> ScanResult:
+    """Scan an estate and return every finding (waived ones marked), failures and skips."""
+    document, policy, rules, functions, failures, inputs = build(estate, plugins, entry_points)
+    enabled = [r for r in rules if policy.settings_for(r.id, r.name).enabled]
+    findings, rule_failures, skipped = run_rules(document, enabled, policy, functions, today)
+    return ScanResult(rules=enabled, findings=findings, rule_failures=rule_failures, input_failures=failures,
+                      skipped=skipped, inputs=inputs, estate_name=estate.name)
+
+
+def policy_for(estate: Estate) -> Policy:
+    return load_policy(estate.policy, display_path(estate.policy) if estate.policy else None)
