@@ -278,12 +278,22 @@ def test_snapshot_environment(snapshot: dict[str, Any]) -> None:
     assert_plain(snapshot)
 
 
+def key_paths(value: Any, prefix: str = "") -> set[str]:
+    """Every key path of a value (``roles[].privileges[].depth``), to compare shapes."""
+    if type(value) is dict:
+        return {p for k, v in value.items() for p in {f"{prefix}.{k}"} | key_paths(v, f"{prefix}.{k}")}
+    if type(value) is list:
+        return {p for v in value for p in key_paths(v, f"{prefix}[]")}
+    return set()
+
+
 def test_snapshot_same_shape_as_export(export: dict[str, Any], snapshot: dict[str, Any]) -> None:
+    """The contract: both loaders give the same keys, down to nested objects."""
     for name in DATASETS:
-        if name == "process_licenses":
-            continue
-        shapes = {frozenset(item) for item in export[name] + snapshot[name]}
-        assert len(shapes) == 1, name
+        assert key_paths(export[name]) == key_paths(snapshot[name]), name
+        for item in export[name] + snapshot[name]:
+            if type(item) is dict:  # every object has every key, null when unknown
+                assert set(item) == set(export[name][0]), name
 
 
 def test_snapshot_is_deterministic(snapshot: dict[str, Any]) -> None:
@@ -399,10 +409,13 @@ def test_snapshot_json_and_minimal(tmp_path: Path) -> None:
     ("environment: {}\nflows:\n  - name: F\n    state: paused\n", 4, "'state' must be on or off"),
     ("environment: {type: Prod}\n", 1, "'type' must be one of"),
     ("users: []\n", 1, "'environment' is missing"),
+    ("environment: {}\nusers:\n  - upn: a@contoso.com\n    roles: [R]\nroles: R\n", 5, "'roles' must be a list"),
     ("- environment\n", 1, "a snapshot is a mapping"),
     ("environment: {}\nusers:\n  - {name: App, application_id: 3f1c9a57-2b8d-4e61-9c0a-7d5e4b3a2f10,\n"
      "     licenses: [ENTERPRISEPACK]}\n", 4, "application users hold no licenses"),
     ("environment: {}\nusers:\n  - guest: true\n", 3, "needs 'upn' or 'name'"),
+    ("environment: {}\nflows:\n  - name: F\n  - name: f\n", 4, "listed twice"),
+    ("environment: {}\nteams:\n  - name: T\n    roles: [R, ' ']\n", 4, "'roles' holds an empty name"),
     ("environment: {}\nusers: [\n", 3, "malformed YAML"),
 ])
 def test_snapshot_errors(tmp_path: Path, body: str, line: int, text: str) -> None:

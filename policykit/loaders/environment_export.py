@@ -159,8 +159,8 @@ class Doc:
             return start
         number, column = first
         pattern = _key_pattern(key)
-        if pattern.search(lines[number - 1], column):  # flow style: {a: 1, b: 2} on one line
-            return number
+        if key == next(iter(node)) or pattern.search(lines[number - 1], column + 1):
+            return number  # the first key, or flow style: {a: 1, b: 2} on one line
         for number in range(number + 1, len(lines) + 1):
             text = lines[number - 1]
             if not text[:column].strip() and pattern.match(text, column):

@@ -121,7 +121,8 @@ class _Builder:
         self.by_upn: dict[str, _User] = {}             # casefolded upn → user
         self.by_name: dict[str, list[_User]] = {}      # casefolded name → users
         self.skus: dict[str, dict[str, Any]] = {}      # catalog part number → raw sku
-        self.connections: dict[str, dict[str, Any]] = {}
+        self.connections: dict[str, dict[str, Any]] = {}  # connection id → raw connection
+        self.flow_ids: set[str] = set()
 
     # ---- small typed helpers
 
@@ -141,6 +142,20 @@ class _Builder:
             raise self.doc.error(f"{key!r} must be a GUID, not {value!r}", obj, key)
         return norm_guid(value)
 
+    def name(self, obj: dict, key: str = "name") -> str:
+        """A required, non-blank name."""
+        value = self.doc.str_(obj, key, True) or ""
+        if not value.strip():
+            raise self.doc.error(f"{key!r} is empty", obj, key)
+        return value
+
+    def names(self, obj: dict, key: str) -> list[str]:
+        """A list of non-blank names (roles, teams)."""
+        values = self.doc.strings(obj, key)
+        if not all(v.strip() for v in values):
+            raise self.doc.error(f"{key!r} holds an empty name", obj, key)
+        return values
+
     def enum(self, obj: dict, key: str, allowed: tuple[str, ...]) -> str | None:
         value = self.doc.str_(obj, key)
         if value is not None and value not in allowed:
@@ -150,7 +165,7 @@ class _Builder:
     # ---- roles and teams
 
     def declare_role(self, node: dict) -> None:
-        name = self.doc.str_(node, "name", True) or ""
+        name = self.name(node)
         if name.casefold() in self.roles:
             raise self.doc.error(f"role {name!r} is declared twice", node)
         role = self._new_role(name, node, self.guid(node, "id"), self.guid(node, "template_id"),
@@ -190,13 +205,13 @@ class _Builder:
     def role_links(self, node: dict) -> list[dict[str, Any]]:
         """``roles: [names]`` of a user or team; undeclared names become roles without privileges."""
         links = []
-        for name in self.doc.strings(node, "roles"):
+        for name in self.names(node, "roles"):
             role = self.roles.get(name.casefold()) or self._new_role(name, node)
             links.append({"id": role["id"], "name": role["name"], "template_id": role["template_id"]})
         return links
 
     def declare_team(self, node: dict) -> None:
-        name = self.doc.str_(node, "name", True) or ""
+        name = self.name(node)
         if name.casefold() in self.teams:
             raise self.doc.error(f"team {name!r} is declared twice", node)
         self._new_team(name, node, self.guid(node, "id"), self.doc.int_(node, "team_type"),
@@ -212,7 +227,7 @@ class _Builder:
 
     def team_links(self, node: dict) -> list[dict[str, Any]]:
         links = []
-        for name in self.doc.strings(node, "teams"):
+        for name in self.names(node, "teams"):
             team = self.teams.get(name.casefold()) or self._new_team(name, node)
             links.append({"id": team["id"], "name": team["name"]})
         return links
@@ -308,7 +323,7 @@ class _Builder:
         if not user.dataverse:
             if user.dataverse_explicit:
                 raise self.doc.error(f"{key} {ref!r} is not a Dataverse user (dataverse: false)", node, key)
-            user.dataverse = True  # owning a flow makes a user a Dataverse user
+            user.dataverse = True  # owning or creating a flow makes a user a Dataverse user
         return user.id
 
     def systemuser(self, user: _User) -> dict[str, Any]:
@@ -399,13 +414,17 @@ class _Builder:
 
     def flow(self, node: dict) -> dict[str, Any]:
         doc = self.doc
-        name = doc.str_(node, "name", True) or ""
+        name = self.name(node)
         state = node.get("state", "on")
         if type(state) not in (str, bool) or state not in _FLOW_STATES:
             raise doc.error(f"'state' must be on or off, not {state!r}", node, "state")
+        flow_id = self.guid(node, "id") or _uuid("workflow", name)
+        if flow_id in self.flow_ids:
+            raise doc.error(f"flow {name!r} is listed twice (two flows of one name need their own 'id')", node)
+        self.flow_ids.add(flow_id)
         owner_id = self.user_ref(node, "owner")
         return {
-            "id": self.guid(node, "id") or _uuid("workflow", name),
+            "id": flow_id,
             "unique_id": self.guid(node, "unique_id") or _uuid("workflowunique", name),
             "name": name,
             "state": _FLOW_STATES[state][0],
