@@ -196,13 +196,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_doc(args: argparse.Namespace) -> int:
-    document, *_, failures, _inputs_read = build(estate_from_args(args), args.plugin, not args.no_plugins)
+    document, _policy, _rules, functions, failures, _read = build(
+        estate_from_args(args), args.plugin, not args.no_plugins)
     value = document
     if args.query:
         try:
-            value = jmespath.search(args.query, document)
+            # The rules' functions too, so a query tried here works unchanged in a rule.
+            value = jmespath.search(args.query, document, options=jmespath.Options(custom_functions=functions()))
         except JMESPathError as exc:
             raise UsageError(f"invalid JMESPath: {exc}") from None
+        except PolicyKitError as exc:
+            raise UsageError(f"query failed: {exc}") from None
     write_atomic(args.output, json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     for failure in failures:
         where = ":".join(str(x) for x in (failure.file, failure.entry, failure.line) if x)

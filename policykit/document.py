@@ -103,13 +103,17 @@ def _solutions(solutions: list[dict], cats: Catalogs) -> list[dict]:
         sol["has_app"] = has_app
         for ref in sol["connection_references"]:
             ref["solution"] = uname
+            ref["solution_display_name"] = sol["display_name"]
             ref["key"] = f"{uname}/{ref['logical_name']}"
             info = cats.connector(ref.get("connector"))
             ref["tier"] = info["tier"]
+            ref["connector_name"] = info["display_name"] or ref.get("connector")
             ref["custom_connector"] = bool(ref.get("custom_connector_id")) or info["custom"]
         for role in sol["roles"]:
             role["solution"] = uname
+            role["environment"] = None
             role["key"] = f"{uname}/{role['name']}"
+            _role_summary(role)
         for flow in sol["flows"]:
             flow["solution"] = uname
             flow["key"] = f"{uname}/{flow['name'] or flow['id']}"
@@ -127,6 +131,39 @@ def _solutions(solutions: list[dict], cats: Catalogs) -> list[dict]:
             app["key"] = f"{uname}/{app['name']}"
         out.append(sol)
     return out
+
+
+def _role_summary(role: dict) -> None:
+    """Tables a role touches and how many it reaches at Global depth (for breadth rules)."""
+    tables = {p["table"] for p in role["privileges"] if p.get("table")}
+    global_tables = {p["table"] for p in role["privileges"] if p.get("table") and p["level"] == "Global"}
+    role["tables"] = sorted(tables)
+    role["global_tables"] = sorted(global_tables)
+    role["global_share"] = round(100.0 * len(global_tables) / len(tables), 1) if tables else 0.0
+
+
+def _privilege(raw: dict) -> dict:
+    """An environment role privilege in the same shape as a solution role's."""
+    from .loaders.solution import DEPTHS, parse_privilege
+    level = raw.get("level") or raw.get("depth")
+    access, table = parse_privilege(raw.get("name") or "")
+    return {"name": raw.get("name") or "", "level": level, "depth": DEPTHS.get(level, 0),
+            "access": access, "table": table, "source": raw.get("source")}
+
+
+def _reference_names(solutions: list[dict]) -> list[dict]:
+    """Each connection reference logical name and the scanned solutions that ship it."""
+    by_name: dict[str, dict] = {}
+    for sol in solutions:
+        for ref in sol["connection_references"]:
+            entry = by_name.setdefault(ref["logical_name"].lower(), {
+                "key": ref["logical_name"], "logical_name": ref["logical_name"], "solutions": [],
+                "connectors": [], "source": ref["source"], "sources": []})
+            entry["solutions"].append(sol["unique_name"])
+            entry["sources"].append(ref["source"])
+            if ref.get("connector") and ref["connector"] not in entry["connectors"]:
+                entry["connectors"].append(ref["connector"])
+    return [by_name[k] for k in sorted(by_name)]
 
 
 # --------------------------------------------------------------------------- users
@@ -340,6 +377,13 @@ def _environment(inp: EnvironmentInput, solutions: list[dict], policy: Policy, c
                 conn["solutions"].append(b["solution"])
 
     flows = _flows(name, raw, deployed, index, users)
+    roles = _environment_roles(name, raw, users, roles_by_id)
+    _user_facts(users, bindings, flows, roles, deployed)
+    known = {ref["logical_name"].lower() for s in solutions for ref in s["connection_references"]}
+    settings_references = [
+        {**r, "environment": name, "file": s["file"], "key": f"{name}/{s['file']}/{r['logical_name']}",
+         "known": r["logical_name"].lower() in known}
+        for s in inp.settings for r in s["connection_references"]]
     env = {
         "name": name, "key": name,
         "id": raw.get("id"), "display_name": raw.get("display_name"), "type": raw.get("type"),
@@ -350,8 +394,10 @@ def _environment(inp: EnvironmentInput, solutions: list[dict], policy: Policy, c
         "solutions": [s["unique_name"] for s in deployed],
         "users": users,
         "teams": raw.get("teams") or [],
-        "roles": [{**r, "builtin": _role_ref(r, roles_by_id, "")["builtin"]} for r in raw.get("roles") or []],
+        "roles": roles,
         "connections": connections,
+        "connection_groups": _connection_groups(name, connections),
+        "settings_references": settings_references,
         "bindings": bindings,
         "flows": flows,
         "settings_variables": [{**v, "environment": name, "key": f"{name}/{v['schema_name']}"}
@@ -363,6 +409,84 @@ def _environment(inp: EnvironmentInput, solutions: list[dict], policy: Policy, c
         c["references"].sort()
     env["accounts"] = _accounts(env)
     return env
+
+
+def _environment_roles(env: str, raw: dict, users: list[dict], roles_by_id: dict[str, dict]) -> list[dict]:
+    """Environment roles with privileges in the solution-role shape and who holds each."""
+    holders: dict[str, list[dict]] = defaultdict(list)
+    for user in users:
+        for ref in user["roles"]:
+            entry = {"key": user["key"], "name": user["name"], "kind": user["kind"], "via": ref["via"]}
+            if entry not in holders[ref["id"] or ref["name"]]:
+                holders[ref["id"] or ref["name"]].append(entry)
+    out = []
+    for r in raw.get("roles") or []:
+        rid = _norm(r.get("id"))
+        role = {**r, "id": rid, "environment": env, "solution": None, "key": f"{env}/{r.get('name')}",
+                "builtin": _role_ref(r, roles_by_id, "")["builtin"],
+                "privileges": [_privilege(p) for p in r["privileges"]] if r.get("privileges") is not None else None,
+                "holders": sorted(holders.get(rid or "", []) + (holders.get(r.get("name") or "", []) if not rid else []),
+                                  key=lambda h: (h["key"], h["via"]))}
+        role["custom"] = role["builtin"] is None
+        if role["privileges"] is not None:
+            _role_summary(role)
+        out.append(role)
+    return out
+
+
+def _user_facts(users: list[dict], bindings: list[dict], flows: list[dict], roles: list[dict],
+                deployed: list[dict]) -> None:
+    """Per user: what it serves and owns, and (application users) what its roles let it change."""
+    for user in users:
+        user.update(served_solutions=set(), references=[], owned_flows=[], premium_owned_flows=[])
+    for b in bindings:
+        if b["user"] is not None:
+            b["user"]["served_solutions"].add(b["solution"])
+            b["user"]["references"].append(f"{b['solution']}/{b['logical_name']}")
+    for f in flows:
+        if f["owner"] is not None:
+            f["owner"]["owned_flows"].append(f["name"])
+            if f["premium"]:
+                f["owner"]["premium_owned_flows"].append(f["name"])
+    roles_by_id = {r["id"]: r for r in roles if r.get("id")}
+    roles_by_name = {r["name"]: r for r in roles}
+    solution_roles = {r["name"]: r for s in deployed for r in s["roles"]}
+    tables_by_solution = {s["unique_name"]: {e["name"] for e in s["entities"]} for s in deployed}
+    for user in users:
+        privileges: dict[tuple, dict] = {}
+        for ref in user["roles"]:
+            role = roles_by_id.get(ref["id"] or "") or roles_by_name.get(ref["name"])
+            if role is None or role.get("privileges") is None:
+                role = solution_roles.get(ref["name"], role)
+            for p in (role or {}).get("privileges") or []:
+                key = (p["name"].lower(),)
+                if key not in privileges or p["depth"] > privileges[key]["depth"]:
+                    privileges[key] = {k: p[k] for k in ("name", "level", "depth", "access", "table")}
+        served = sorted(user["served_solutions"])
+        served_tables = sorted(set().union(*(tables_by_solution.get(s, set()) for s in served)) if served else set())
+        write = sorted({p["table"] for p in privileges.values()
+                        if p["table"] and p["access"] in ("Create", "Write", "Delete", "Assign")})
+        user.update(
+            served_solutions=served, references=sorted(user["references"]),
+            owned_flows=sorted(user["owned_flows"]), premium_owned_flows=sorted(user["premium_owned_flows"]),
+            privileges=[privileges[k] for k in sorted(privileges)],
+            write_tables=write, served_tables=served_tables,
+            write_tables_outside=[t for t in write if t not in served_tables],
+        )
+
+
+def _connection_groups(env: str, connections: list[dict]) -> list[dict]:
+    """Connections grouped by (account, connector): several means duplicated credentials."""
+    groups: dict[tuple[str, str], dict] = {}
+    for c in connections:
+        if not c.get("account") or not c.get("connector"):
+            continue
+        k = (c["account"].lower(), c["connector"])
+        g = groups.setdefault(k, {"key": f"{env}/{c['account']}/{c['connector']}", "environment": env,
+                                  "account": c["account"], "connector": c["connector"],
+                                  "connector_name": None, "connections": [], "source": c.get("source")})
+        g["connections"].append(c["id"])
+    return [groups[k] for k in sorted(groups)]
 
 
 def _binding(env: str, sol: dict, ref: dict, setting: dict | None, live: dict | None,
@@ -422,56 +546,55 @@ def _flows(env: str, raw: dict, deployed: list[dict], index: _Identities, users:
 
 
 def _accounts(env: dict) -> list[dict]:
-    """Per account: the solutions, references, connections it serves and the flows it owns."""
-    acc: dict[str, dict] = {}
-
-    def entry(user: dict) -> dict:
-        k = user["key"]
-        if k not in acc:
-            acc[k] = {"key": k, "environment": env["name"], "account": user["upn"] or user["application_id"]
-                      or user["name"], "kind": user["kind"], "user": user, "solutions": set(), "references": set(),
-                      "connections": set(), "connectors": set(), "owned_flows": [], "premium_owned_flows": [],
-                      "source": user.get("source")}
-        return acc[k]
-
+    """The accounts that do something here: behind a connection reference, or owning a flow."""
+    connections: dict[str, set] = defaultdict(set)
+    connectors: dict[str, set] = defaultdict(set)
     for b in env["bindings"]:
         if b["user"] is not None:
-            e = entry(b["user"])
-            e["solutions"].add(b["solution"])
-            e["references"].add(f"{b['solution']}/{b['logical_name']}")
-            e["connections"].add(b["connection_id"])
+            connections[b["user"]["key"]].add(b["connection_id"])
             if b["connector"]:
-                e["connectors"].add(b["connector"])
-    for f in env["flows"]:
-        if f["owner"] is not None:
-            e = entry(f["owner"])
-            e["owned_flows"].append(f["name"])
-            if f["premium"]:
-                e["premium_owned_flows"].append(f["name"])
+                connectors[b["user"]["key"]].add(b["connector"])
     out = []
-    for k in sorted(acc):
-        e = acc[k]
-        for field_name in ("solutions", "references", "connections", "connectors"):
-            e[field_name] = sorted(x for x in e[field_name] if x)
-        e["owned_flows"].sort()
-        e["premium_owned_flows"].sort()
-        out.append(e)
+    for user in sorted(env["users"], key=lambda u: u["key"]):
+        if not user["served_solutions"] and not user["owned_flows"]:
+            continue
+        out.append({
+            "key": user["key"], "environment": env["name"],
+            "account": user["upn"] or user["application_id"] or user["name"], "kind": user["kind"], "user": user,
+            "solutions": user["served_solutions"], "references": user["references"],
+            "connections": sorted(c for c in connections[user["key"]] if c),
+            "connectors": sorted(connectors[user["key"]]),
+            "owned_flows": user["owned_flows"], "premium_owned_flows": user["premium_owned_flows"],
+            "source": user.get("source"),
+        })
     return out
 
 
 def _estate_accounts(envs: list[dict]) -> list[dict]:
-    """Accounts across environments (the same technical user or Entra app in several)."""
+    """Identities across environments: the same technical user or Entra application in several."""
     acc: dict[str, dict] = {}
     for env in envs:
-        for a in env["accounts"]:
-            user = a["user"]
+        for user in env["users"]:
             ident = (user.get("application_id") or user.get("upn") or user.get("name") or "").lower()
-            e = acc.setdefault(ident, {"key": ident, "account": a["account"], "kind": a["kind"],
-                                       "environments": [], "solutions": set(), "source": a["source"]})
+            if not ident:
+                continue
+            e = acc.setdefault(ident, {"key": ident, "account": user["upn"] or user["application_id"] or user["name"],
+                                       "name": user["name"], "kind": user["kind"], "application_id": user["application_id"],
+                                       "environments": [], "solutions": set(), "source": user.get("source")})
             e["environments"].append(env["name"])
-            e["solutions"].update(a["solutions"])
+            e["solutions"].update(user.get("served_solutions") or [])
     return [{**e, "environments": sorted(set(e["environments"])), "solutions": sorted(e["solutions"])}
             for _, e in sorted(acc.items())]
+
+
+def _custom_roles(solutions: list[dict], envs: list[dict]) -> list[dict]:
+    """Custom roles with privileges: from solutions, and from environments where exported
+    (an environment role that a deployed scanned solution ships is that solution's role)."""
+    out = [r for s in solutions for r in s["roles"]]
+    for env in envs:
+        shipped = {r["name"] for s in solutions if s["unique_name"] in env["solutions"] for r in s["roles"]}
+        out += [r for r in env["roles"] if r["custom"] and r["privileges"] is not None and r["name"] not in shipped]
+    return out
 
 
 # --------------------------------------------------------------------------- entry point
@@ -491,4 +614,6 @@ def build_document(solutions: list[dict], environments: list[EnvironmentInput], 
         "settings": [dict(s, environment=e.name) for e in environments for s in e.settings] + (settings_only or []),
         "environments": envs,
         "accounts": _estate_accounts(envs),
+        "reference_names": _reference_names(sols),
+        "custom_roles": _custom_roles(sols, envs),
     }

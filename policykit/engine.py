@@ -11,47 +11,12 @@ import string
 from typing import Any, Iterable
 
 import jmespath
-from jmespath import functions as jfunctions
 from jmespath.exceptions import JMESPathError
 
 from .errors import PolicyError, RuleError
+from .functions import BaseFunctions
 from .models import Finding, Rule, RuleFailure, Source
 from .policy import Policy
-
-
-class BaseFunctions(jfunctions.Functions):
-    """Functions every rule can call. ``self.parameters`` holds the rule's parameters."""
-
-    parameters: dict[str, Any] = {}
-
-    @jfunctions.signature({"types": ["string"]})
-    def _func_param(self, name: str) -> Any:
-        if name not in self.parameters:
-            raise RuleError("?", f"unknown parameter {name!r}")
-        return self.parameters[name]
-
-    @jfunctions.signature({"types": ["string", "null"]})
-    def _func_lower(self, value: str | None) -> str | None:
-        return value.lower() if value is not None else None
-
-    @jfunctions.signature({"types": ["string"]}, {"types": ["string", "null"]})
-    def _func_regex_match(self, pattern: str, value: str | None) -> bool:
-        import re
-        return value is not None and re.search(pattern, value) is not None
-
-    @jfunctions.signature({"types": ["array"]})
-    def _func_unique(self, values: list) -> list:
-        out, seen = [], set()
-        for v in values:
-            marker = repr(v)
-            if marker not in seen:
-                seen.add(marker)
-                out.append(v)
-        return out
-
-    @jfunctions.signature({"types": ["array"]}, {"types": ["array"]})
-    def _func_intersects(self, a: list, b: list) -> bool:
-        return any(x in b for x in a)
 
 
 def functions_class(contributed: Iterable[type | None]) -> type:

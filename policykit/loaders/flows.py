@@ -13,6 +13,8 @@ from ..parsing import Parsed
 
 # Built-in operation types that call arbitrary HTTP endpoints (premium).
 HTTP_TYPES = {"http", "httpwebhook"}
+# Fields of an HTTP action's ``authentication`` that hold a credential.
+SECRET_FIELDS = {"password", "secret", "key", "pfx", "value", "clientsecret"}
 
 
 def api_name(api_id: Any) -> str | None:
@@ -104,11 +106,23 @@ def analyse_flow(parsed: Parsed, source: dict) -> dict[str, Any]:
             "operation": host.get("operationId") if isinstance(host.get("operationId"), str) else None,
             "source": src(op),
         }
+        auth = inputs.get("authentication")
+        if isinstance(auth, dict):
+            info["authentication"] = {
+                "type": auth.get("type") if isinstance(auth.get("type"), str) else None,
+                # Literal values, not @parameters(...)/@body(...) expressions: secrets in the file.
+                "literal_secrets": [
+                    {"field": f, "value": auth[f]} for f in sorted(auth)
+                    if f.lower() in SECRET_FIELDS and isinstance(auth[f], str) and auth[f].strip()
+                    and not auth[f].lstrip().startswith("@")],
+            }
+        else:
+            info["authentication"] = None
         if op_type.lower() in HTTP_TYPES:
             uses_http = True
         if kind == "trigger":
-            auth = inputs.get("triggerAuthenticationType")
-            info["authentication"] = auth if isinstance(auth, str) else None
+            trigger_auth = inputs.get("triggerAuthenticationType")
+            info["trigger_authentication_type"] = trigger_auth if isinstance(trigger_auth, str) else None
             if op_type.lower() == "request" and str(op.get("kind") or "").lower() == "http":
                 uses_http = True  # "When an HTTP request is received" is a premium trigger
             triggers.append(info)
