@@ -29,13 +29,12 @@ validator: $(MULTITOOL)
 
 demo: install
 	@mkdir -p out
-	@echo "== policykit scan examples/lunch-order (text) =="
-	-$(BIN)/policykit scan --config examples/lunch-order/policykit.yaml --fail-on never
-	$(BIN)/policykit scan --config examples/lunch-order/policykit.yaml --format sarif \
-		--output out/lunch-order.sarif --fail-on never
-	$(BIN)/policykit scan --config examples/lunch-order/policykit.yaml --format text \
-		--output out/lunch-order.txt --fail-on never
-	@echo "SARIF written to out/lunch-order.sarif, report to out/lunch-order.txt"
+	$(BIN)/policykit scan --config examples/lunch-order/policykit.yaml --fail-on never \
+		--format text --output out/lunch-order.txt
+	@cat out/lunch-order.txt
+	$(BIN)/policykit scan --config examples/lunch-order/policykit.yaml --fail-on never \
+		--format sarif --output out/lunch-order.sarif
+	@echo "Wrote out/lunch-order.sarif (SARIF 2.1.0) and out/lunch-order.txt"
 
 test: install-test validator
 	POLICYKIT_SARIF_MULTITOOL=$(abspath $(MULTITOOL)) $(BIN)/pytest -q
