@@ -19,6 +19,7 @@ from jmespath.exceptions import JMESPathError
 
 from . import __version__
 from .errors import PolicyKitError, UsageError
+from .loaders.files import Limits
 from .models import LEVELS, ScanResult
 from .scanner import Estate, EnvironmentSpec, build, discover_solutions, load_estate, scan
 
@@ -33,6 +34,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_ERROR, f"policykit: error: {message}\n")
 
 
+MB = 1024 * 1024
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
 def _inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="solutions (zip or folder) or folders to search for solutions")
@@ -44,6 +58,13 @@ def _inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policy", metavar="FILE", help="policy file (extends the built-in default)")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE", help="load a plugin module")
     p.add_argument("--no-plugins", action="store_true", help="do not load plugins from entry points")
+    limits = Limits()
+    p.add_argument("--max-file-mb", type=_positive, default=limits.max_file_bytes // MB, metavar="N",
+                   help="refuse any file or zip entry larger than N MiB (default %(default)s)")
+    p.add_argument("--max-zip-mb", type=_positive, default=limits.max_zip_total_bytes // MB, metavar="N",
+                   help="refuse a zip that expands to more than N MiB (default %(default)s)")
+    p.add_argument("--max-zip-ratio", type=_positive, default=limits.max_zip_ratio, metavar="N",
+                   help="refuse a zip entry compressed more than N:1 (default %(default)s)")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -106,6 +127,8 @@ def estate_from_args(args: argparse.Namespace) -> Estate:
             raise UsageError(f"--settings {name}: file not found: {path}")
         envs.setdefault(name, EnvironmentSpec(name=name)).settings.append(path)
     estate.environments = list(envs.values())
+    estate.limits = Limits(max_file_bytes=args.max_file_mb * MB, max_zip_total_bytes=args.max_zip_mb * MB,
+                           max_zip_ratio=args.max_zip_ratio)
     if args.policy:
         if not Path(args.policy).is_file():
             raise UsageError(f"policy file not found: {args.policy}")

@@ -605,6 +605,15 @@ def build_document(solutions: list[dict], environments: list[EnvironmentInput], 
     """Join everything into the normalized document (see docs/document.md)."""
     cats = Catalogs(policy)
     sols = _solutions(solutions, cats)
+    for package in packages or []:
+        for flow in package["flows"]:
+            flow["solution"] = None
+            flow["key"] = f"{package['key']}/{flow['name']}"
+            flow["is_cloud_flow"] = True
+            reasons = _premium(flow.get("connectors", []), flow.get("uses_http", False), cats)
+            flow["premium"] = bool(reasons)
+            flow["premium_reasons"] = reasons
+            flow["in_app_context"] = False
     envs = [_environment(e, sols, policy, cats) for e in environments]
     return {
         "schema_version": SCHEMA_VERSION,

@@ -190,8 +190,9 @@ def _plain(value: Any) -> Any:
 def parse_yaml(data: bytes, file: str | None = None, entry: str | None = None) -> Parsed:
     """Parse one YAML document safely, recording the line of each mapping and sequence."""
     text = decode_text(data, file, entry)
-    loader = _LineLoader(text)
+    loader = None
     try:
+        loader = _LineLoader(text)  # the reader already rejects control characters here
         value = loader.get_single_data()
     except InputError as exc:
         raise exc.located(file, entry) from None
@@ -200,12 +201,18 @@ def parse_yaml(data: bytes, file: str | None = None, entry: str | None = None) -
         line = mark.line + 1 if mark else None
         problem = exc.problem or exc.context or "invalid YAML"
         raise InputError(f"malformed YAML: {problem}", file=file, line=line, entry=entry) from None
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise InputError(f"malformed YAML: {exc.reason} (character #x{exc.character:04x})"
+                         if isinstance(exc.character, int) else f"malformed YAML: {exc.reason}",
+                         file=file, line=line, entry=entry) from None
     except yaml.YAMLError as exc:
         raise InputError(f"malformed YAML: {exc}", file=file, entry=entry) from None
     except RecursionError:
         raise InputError("YAML nested too deeply", file=file, entry=entry) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     lines = loader.node_lines
     key_lines = loader.key_lines
     # Convert scalars that are not JSON values (dates) in place, keeping dict/list identity.

@@ -12,7 +12,7 @@ from typing import Any
 from .document import EnvironmentInput, build_document
 from .engine import check_policy_rules, functions_class, run_rules
 from .errors import InputError, PolicyError
-from .loaders.files import read_file
+from .loaders.files import Limits, read_file, use_limits
 from .models import InputFailure, Rule, ScanResult
 from .parsing import parse_yaml
 from .plugins import get_plugin_manager
@@ -46,6 +46,7 @@ class Estate:
     environments: list[EnvironmentSpec] = field(default_factory=list)
     policy: Path | None = None
     file: str | None = None
+    limits: Limits = field(default_factory=Limits)
 
 
 # --------------------------------------------------------------------------- estate file
@@ -107,9 +108,10 @@ def _is_solution_dir(path: Path) -> bool:
 
 
 def _is_solution_zip(path: Path) -> bool:
+    """A solution zip or a legacy export package (manifest.json at the root)."""
     try:
         with zipfile.ZipFile(path) as zf:
-            return any(n.lower() == "solution.xml" for n in zf.namelist())
+            return any(n.lower() in ("solution.xml", "manifest.json") for n in zf.namelist())
     except (zipfile.BadZipFile, OSError):
         return True  # let the loader report what is wrong with it
 
@@ -154,6 +156,7 @@ def build(estate: Estate, plugins: list[str] | tuple[str, ...] = (), entry_point
 
     :return: (document, policy, rules, functions class, input failures, inputs read)
     """
+    use_limits(estate.limits)
     pm = get_plugin_manager(plugins, entry_points)
     policy = load_policy(estate.policy, display_path(estate.policy) if estate.policy else None)
     rules: list[Rule] = sorted((r for rs in pm.hook.policykit_rules() for r in (rs or [])), key=lambda r: r.id)
@@ -165,14 +168,16 @@ def build(estate: Estate, plugins: list[str] | tuple[str, ...] = (), entry_point
     check_policy_rules(policy, rules)
     failures: list[InputFailure] = []
     inputs: list[str] = []
-    solutions = [s for s in (_load(pm, p, "solution", failures, inputs) for p in estate.solutions) if s]
+    loaded = [s for s in (_load(pm, p, "solution", failures, inputs) for p in estate.solutions) if s]
+    packages = [s for s in loaded if s.get("form") == "legacy-package"]
+    solutions = [s for s in loaded if s.get("form") != "legacy-package"]
     envs = []
     for spec in estate.environments:
         raw = _load(pm, spec.metadata, "environment", failures, inputs) if spec.metadata else None
         settings = [s for s in (_load(pm, p, "settings", failures, inputs) for p in spec.settings) if s]
         envs.append(EnvironmentInput(name=spec.name, raw=raw, settings=settings, solutions=spec.solutions,
                                      source=spec.source))
-    document = build_document(solutions, envs, policy, estate_name=estate.name)
+    document = build_document(solutions, envs, policy, estate_name=estate.name, packages=packages)
     pm.hook.policykit_enrich_document(document=document, policy=policy)
     functions = functions_class(pm.hook.policykit_jmespath_functions())
     return document, policy, rules, functions, failures, inputs

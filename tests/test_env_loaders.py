@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from policykit.errors import InputError
-from policykit.loaders import environment_export
+from policykit.loaders import environment_export, files
 from policykit.loaders._guid import is_guid, norm_guid, norm_ref
 from policykit.loaders.environment_export import DATASETS, load_export
 from policykit.loaders.snapshot import BUILTIN_ROLE_TEMPLATES, load_snapshot
@@ -217,10 +217,12 @@ def test_export_missing_and_refused_files(tmp_path: Path, monkeypatch: pytest.Mo
     assert raises(load_export, tmp_path / "nowhere", "nowhere").file == "nowhere"
 
     folder = copy_export(tmp_path / "big")
-    monkeypatch.setattr(environment_export, "MAX_FILE_BYTES", 1000)
-    err = raises(load_export, folder, "env")
+    token = files.use_limits(files.Limits(max_file_bytes=1000))
+    try:
+        err = raises(load_export, folder, "env")
+    finally:
+        files._CURRENT.reset(token)
     assert err.file == "env/environment.json" and "larger than the limit" in err.message
-    monkeypatch.undo()
 
     folder = copy_export(tmp_path / "link")
     (folder / "teams.json").unlink()

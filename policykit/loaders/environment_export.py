@@ -18,16 +18,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import InputError
 from ..parsing import Parsed, parse_by_suffix
 from ._guid import norm_guid, norm_ref
-
-#: Largest file the loaders read; checked on the size before reading anything.
-MAX_FILE_BYTES = 50 * 1024 * 1024
+from .files import read_file
 
 #: Every data set a raw environment holds (absent ones are empty lists).
 DATASETS = ("systemusers", "teams", "roles", "connections", "connection_references",
@@ -49,28 +46,8 @@ def display_join(display: str, name: str) -> str:
 
 
 def read_limited(path: Path, file: str) -> bytes:
-    """Read a regular file of at most :data:`MAX_FILE_BYTES`; links and devices are refused."""
-    try:
-        info = path.lstat()
-    except FileNotFoundError:
-        raise InputError("file not found", file=file) from None
-    except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror}", file=file) from None
-    if stat.S_ISLNK(info.st_mode):
-        # A link in a scanned repository could point at anything on the CI runner.
-        raise InputError("symbolic links are not followed", file=file)
-    if not stat.S_ISREG(info.st_mode):
-        raise InputError("not a regular file", file=file)
-    if info.st_size > MAX_FILE_BYTES:
-        raise InputError(f"file is larger than the limit of {MAX_FILE_BYTES} bytes", file=file)
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)  # the file may grow after stat()
-    except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror}", file=file) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise InputError(f"file is larger than the limit of {MAX_FILE_BYTES} bytes", file=file)
-    return data
+    """Read a regular file within the scan's size limit (see :func:`.files.read_file`)."""
+    return read_file(path, file)
 
 
 def privilege_depth(value: Any) -> str | None:

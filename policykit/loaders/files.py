@@ -7,6 +7,8 @@ the entry inside it, or the file in the folder).
 
 from __future__ import annotations
 
+import contextvars
+import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -27,19 +29,43 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 
+# The limits of the scan in progress (set by the scanner from the command line), so that every
+# loader, built-in or plugin, applies the same caps without passing them through every call.
+_CURRENT = contextvars.ContextVar("policykit_limits", default=DEFAULT_LIMITS)
 
-def read_file(path: Path, display: str, limits: Limits = DEFAULT_LIMITS) -> bytes:
-    """Read a whole file, refusing missing, unreadable or oversized ones."""
+
+def current_limits() -> Limits:
+    return _CURRENT.get()
+
+
+def use_limits(limits: Limits) -> contextvars.Token:
+    return _CURRENT.set(limits)
+
+
+def read_file(path: Path, display: str, limits: Limits | None = None) -> bytes:
+    """Read a regular file within the size limit; links and devices are refused."""
+    limit = (limits or current_limits()).max_file_bytes
     try:
-        size = path.stat().st_size
-    except OSError:
+        info = path.lstat()
+    except FileNotFoundError:
         raise InputError("file not found", file=display) from None
-    if size > limits.max_file_bytes:
-        raise InputError(f"file is larger than the limit of {limits.max_file_bytes} bytes", file=display)
-    try:
-        return path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read file: {exc.strerror}", file=display) from None
+    if stat.S_ISLNK(info.st_mode):
+        # A link in a scanned repository could point at anything on the CI runner.
+        raise InputError("symbolic links are not followed", file=display)
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError("not a regular file", file=display)
+    if info.st_size > limit:
+        raise InputError(f"file is larger than the limit of {limit} bytes", file=display)
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(limit + 1)  # the file may grow after stat()
+    except OSError as exc:
+        raise InputError(f"cannot read file: {exc.strerror}", file=display) from None
+    if len(data) > limit:
+        raise InputError(f"file is larger than the limit of {limit} bytes", file=display)
+    return data
 
 
 class FileTree:
@@ -71,9 +97,9 @@ class FileTree:
 
 
 class ZipTree(FileTree):
-    def __init__(self, path: Path, display: str, limits: Limits = DEFAULT_LIMITS, data: bytes | None = None) -> None:
+    def __init__(self, path: Path, display: str, limits: Limits | None = None, data: bytes | None = None) -> None:
         self.display = display
-        self.limits = limits
+        self.limits = limits = limits or current_limits()
         try:
             if data is None:
                 size = path.stat().st_size
@@ -133,10 +159,10 @@ class ZipTree(FileTree):
 
 
 class DirTree(FileTree):
-    def __init__(self, root: Path, display: str, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(self, root: Path, display: str, limits: Limits | None = None) -> None:
         self.root = root
         self.display = display.rstrip("/")
-        self.limits = limits
+        self.limits = limits or current_limits()
         names = []
         for p in root.rglob("*"):
             if p.is_file() and not p.is_symlink():

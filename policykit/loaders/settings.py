@@ -33,7 +33,7 @@ def _str(value: Any) -> str | None:
     return None
 
 
-def load_settings(path: Path, display: str, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+def load_settings(path: Path, display: str, limits: Limits | None = None) -> dict[str, Any]:
     """Read one deployment settings file."""
     parsed = parse_json(read_file(path, display, limits), file=display)
     doc = parsed.value

@@ -92,7 +92,7 @@ def parse_privilege(name: str) -> tuple[str | None, str | None]:
 
 # --------------------------------------------------------------------------- layout
 
-def open_solution(path: Path, display: str, limits: Limits = DEFAULT_LIMITS) -> tuple[FileTree, str, str, str]:
+def open_solution(path: Path, display: str, limits: Limits | None = None) -> tuple[FileTree, str, str, str]:
     """Open a solution; return (tree, form, solution.xml name, customizations.xml name)."""
     if path.is_dir():
         tree: FileTree = DirTree(path, display, limits)
@@ -110,8 +110,6 @@ def open_solution(path: Path, display: str, limits: Limits = DEFAULT_LIMITS) -> 
     tree = ZipTree(path, display, limits)
     sol = tree.find("solution.xml")
     if not sol:
-        if tree.find("manifest.json"):
-            raise InputError("legacy export package (manifest.json), not a solution", file=display)
         raise InputError("zip holds no solution.xml: not a solution export", file=display)
     return tree, "zip", sol, tree.find("customizations.xml") or ""
 
@@ -321,8 +319,17 @@ def _environment_variables(tree: FileTree) -> list[dict]:
 
 # --------------------------------------------------------------------------- entry point
 
-def load_solution(path: Path, display: str, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
-    """Read one solution (zip, unpacked or extracted folder) into a plain dict."""
+def load_solution(path: Path, display: str, limits: Limits | None = None) -> dict[str, Any]:
+    """Read one solution (zip, unpacked or extracted folder) into a plain dict.
+
+    A legacy export package (``manifest.json``, no ``solution.xml``) comes back as a package
+    dict (``form: legacy-package``): the caller files it under ``packages``.
+    """
+    if path.is_file():
+        from .package import is_package, load_package
+        zipped = ZipTree(path, display, limits)
+        if is_package(zipped):
+            return load_package(zipped)
     tree, form, sol_name, cust_name = open_solution(path, display, limits)
     root = _xml(tree, sol_name)
     if etree.QName(root).localname != "ImportExportXml":
