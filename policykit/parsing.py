@@ -92,27 +92,36 @@ def parse_xml(data: bytes, file: str | None = None, entry: str | None = None) ->
 
 # --------------------------------------------------------------------------- JSON
 
-# A string literal, or one of the characters that matter for positions.
-_JSON_TOKENS = re.compile(r'"(?:[^"\\\n]|\\.)*"|[{}\[\]\n]')
+# A string literal (with the colon that makes it a key), or a character that matters for positions.
+_JSON_TOKENS = re.compile(r'"((?:[^"\\\n]|\\.)*)"(\s*:)?|[{}\[\]\n]')
 
 
-def _container_lines(text: str, file: str | None, entry: str | None) -> list[int]:
-    """Lines of every ``{`` and ``[`` in document order; refuse nesting over MAX_DEPTH."""
+def _scan_positions(text: str, file: str | None, entry: str | None) -> tuple[list[int], list[list[tuple[str, int]]]]:
+    """Lines of every ``{``/``[`` in document order, and for each the (raw key, line) pairs it holds.
+
+    One regular-expression pass: cheap enough for every file, so no second parse is needed to
+    point a finding at the line of a key. Refuses nesting deeper than MAX_DEPTH.
+    """
     lines: list[int] = []
+    keys: list[list[tuple[str, int]]] = []
+    stack: list[int] = []
     line = 1
-    depth = 0
     for match in _JSON_TOKENS.finditer(text):
         tok = match.group()
         if tok == "\n":
             line += 1
         elif tok in "{[":
-            depth += 1
-            if depth > MAX_DEPTH:
+            if len(stack) >= MAX_DEPTH:
                 raise InputError(f"JSON nested deeper than {MAX_DEPTH} levels", file=file, line=line, entry=entry)
+            stack.append(len(lines))
             lines.append(line)
+            keys.append([])
         elif tok in "}]":
-            depth -= 1
-    return lines
+            if stack:
+                stack.pop()
+        elif match.group(2) and stack:
+            keys[stack[-1]].append((match.group(1), line))
+    return lines, keys
 
 
 def _preorder(value: Any, out: list[Any]) -> None:
@@ -130,7 +139,7 @@ def _preorder(value: Any, out: list[Any]) -> None:
 def parse_json(data: bytes, file: str | None = None, entry: str | None = None) -> Parsed:
     """Parse JSON and record the line where each object and array starts."""
     text = decode_text(data, file, entry)
-    lines = _container_lines(text, file, entry)
+    lines, keys = _scan_positions(text, file, entry)
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -144,6 +153,10 @@ def parse_json(data: bytes, file: str | None = None, entry: str | None = None) -
     # rather than wrong.
     if len(nodes) == len(lines):
         parsed.lines = {id(node): ln for node, ln in zip(nodes, lines)}
+        for node, pairs in zip(nodes, keys):
+            if isinstance(node, dict) and len(pairs) == len(node):
+                # Raw keys may hold escapes; json.loads decoded them in the same order.
+                parsed.key_lines.update({(id(node), k): ln for k, (_raw, ln) in zip(node, pairs)})
     return parsed
 
 

@@ -66,11 +66,6 @@ def connector_name(api_id: str) -> str:
     return api_id.strip().rstrip("/").rsplit("/", 1)[-1]
 
 
-def _key_pattern(key: str) -> re.Pattern[str]:
-    """``key:`` / ``"key":`` as a whole key (not the tail of a longer one)."""
-    return re.compile(r"(?<![\w$@.-])[\"']?" + re.escape(key) + r"[\"']?\s*:")
-
-
 def _describe(value: Any) -> str:
     return _TYPE_NAMES.get(type(value), type(value).__name__)
 
@@ -116,36 +111,13 @@ class Doc:
         return start
 
     def key_line(self, node: Any, key: str) -> int:
-        """Line of ``key`` in the dict ``node``; the line table only knows where containers start.
+        """Line of ``key`` in the dict ``node`` (the parser records every key's line)."""
+        return (self._parsed.key_line(node, key) if type(node) is dict else None) or self.line(node)
 
-        Found by text: the node's first key gives the column its keys start at (block YAML and
-        pretty-printed JSON indent siblings alike, nested objects deeper), so a key of the
-        same name in a nested or earlier object is not mistaken for this one.
-        """
-        start = self.line(node)
-        if type(node) is not dict or not node:
-            return start
-        lines = self._lines()
-        first = None
-        for number in range(start, min(start + 5, len(lines) + 1)):
-            match = _key_pattern(next(iter(node))).search(lines[number - 1])
-            if match:
-                first = number, match.start()
-                break
-        if first is None:
-            return start
-        number, column = first
-        pattern = _key_pattern(key)
-        if key == next(iter(node)) or pattern.search(lines[number - 1], column + 1):
-            return number  # the first key, or flow style: {a: 1, b: 2} on one line
-        for number in range(number + 1, len(lines) + 1):
-            text = lines[number - 1]
-            if not text[:column].strip() and pattern.match(text, column):
-                return number
-        return start
-
-    def source(self, node: Any) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line(node)}
+    def source(self, node: Any, key: str | None = None) -> dict[str, Any]:
+        """Where ``node`` is defined: the line of its naming ``key`` when given, so that a finding
+        points at the line a person recognizes (``"fullname": "Megan Bowen"``)."""
+        return {"file": self.file, "line": self.key_line(node, key) if key and key in node else self.line(node)}
 
     def error(self, message: str, node: Any = None, key: str | None = None) -> InputError:
         """An error at ``node`` (at its ``key`` when given)."""
@@ -259,7 +231,7 @@ def _systemuser(doc: Doc, row: dict) -> dict[str, Any]:
         "roles": [_role_link(doc, r) for r in doc.objects(row, "systemuserroles_association")],
         "teams": [{"id": doc.guid(t, "teamid", True), "name": doc.str_(t, "name", True)}
                   for t in doc.objects(row, "teammembership_association")],
-        "source": doc.source(row),
+        "source": doc.source(row, "fullname"),
     }
 
 
@@ -269,7 +241,7 @@ def _team(doc: Doc, row: dict) -> dict[str, Any]:
         "name": doc.str_(row, "name", True),
         "team_type": doc.int_(row, "teamtype"),
         "roles": [_role_link(doc, r) for r in doc.objects(row, "teamroles_association")],
-        "source": doc.source(row),
+        "source": doc.source(row, "name"),
     }
 
 
@@ -281,7 +253,7 @@ def _role(doc: Doc, row: dict) -> dict[str, Any]:
         "parent_root_id": doc.guid(row, "_parentrootroleid_value"),
         "managed": doc.bool_(row, "ismanaged"),
         "privileges": None,  # filled from roleprivileges/<roleid>.json when exported
-        "source": doc.source(row),
+        "source": doc.source(row, "name"),
     }
 
 
@@ -313,7 +285,7 @@ def _connection(doc: Doc, row: dict) -> dict[str, Any]:
         "status": doc.str_(statuses[0], "status") if statuses else None,
         "parameter_set": doc.str_(doc.obj(props, "connectionParametersSet"), "name"),
         "created_time": doc.str_(props, "createdTime"),
-        "source": doc.source(row),
+        "source": doc.source(row, "name"),
     }
 
 
@@ -326,7 +298,7 @@ def _connection_reference(doc: Doc, row: dict) -> dict[str, Any]:
         "connection_id": doc.guid(row, "connectionid"),
         "owner_id": doc.guid(row, "_ownerid_value"),
         "state": doc.int_(row, "statecode"),
-        "source": doc.source(row),
+        "source": doc.source(row, "connectionreferencelogicalname"),
     }
 
 
@@ -340,7 +312,7 @@ def _workflow(doc: Doc, row: dict) -> dict[str, Any]:
         "owner_id": doc.guid(row, "_ownerid_value"),
         "created_by_id": doc.guid(row, "_createdby_value"),
         "managed": doc.bool_(row, "ismanaged"),
-        "source": doc.source(row),
+        "source": doc.source(row, "name"),
     }
 
 
@@ -354,7 +326,7 @@ def _graph_user(doc: Doc, row: dict) -> dict[str, Any]:
         "licenses": [{"sku_id": doc.guid(lic, "skuId", True),
                       "disabled_plans": [norm_ref(p) for p in doc.strings(lic, "disabledPlans")]}
                      for lic in doc.objects(row, "assignedLicenses")],
-        "source": doc.source(row),
+        "source": doc.source(row, "userPrincipalName"),
     }
 
 
@@ -407,7 +379,7 @@ def _privileges(doc: Doc) -> list[dict[str, Any]]:
         if depth is None:
             raise doc.error(f"unknown privilege depth {json.dumps(row.get('Depth'))} of {name} "
                             "(expected Basic, Local, Deep, Global or 0-3)", row, "Depth")
-        privileges.append({"name": name, "depth": depth, "source": doc.source(row)})
+        privileges.append({"name": name, "depth": depth, "source": doc.source(row, "PrivilegeName")})
     return privileges
 
 

@@ -40,14 +40,15 @@ def _children(op: dict) -> list[dict]:
     return out
 
 
-def _operations(container: Any, kind: str, out: list[tuple[str, str, dict]]) -> None:
+def _operations(container: Any, kind: str, out: list[tuple[str, str, dict, dict]]) -> None:
+    """(kind, name, operation, the dict holding it) for every trigger/action, nested ones too."""
     stack = [container] if isinstance(container, dict) else []
     while stack:
         ops = stack.pop()
         for name, op in ops.items():
             if not isinstance(op, dict):
                 continue
-            out.append((kind, name, op))
+            out.append((kind, name, op, ops))
             stack.extend(reversed(_children(op)))
 
 
@@ -60,8 +61,9 @@ def analyse_flow(parsed: Parsed, source: dict) -> dict[str, Any]:
     props = doc.get("properties") if isinstance(doc.get("properties"), dict) else doc
     definition = props.get("definition") if isinstance(props.get("definition"), dict) else {}
 
-    def src(node: Any) -> dict:
-        return {**source, "line": parsed.line_of(node, source.get("line") or 1)}
+    def named(holder: dict, name: str) -> dict:
+        """The line of ``"name": {`` — where the action, parameter or reference is named."""
+        return {**source, "line": parsed.key_line(holder, name) or source.get("line") or 1}
 
     refs = []
     conn_refs = props.get("connectionReferences")
@@ -78,17 +80,17 @@ def analyse_flow(parsed: Parsed, source: dict) -> dict[str, Any]:
             "connector": api_name(api.get("name") or api.get("id")) or api_name(entry.get("id")),
             "runtime_source": entry.get("runtimeSource") or impersonation.get("source") or "embedded",
             "legacy_connection_name": connection.get("name") if isinstance(connection.get("name"), str) else None,
-            "source": src(entry),
+            "source": named(conn_refs, key),
         })
 
-    ops: list[tuple[str, str, dict]] = []
+    ops: list[tuple[str, str, dict, dict]] = []
     _operations(definition.get("triggers"), "trigger", ops)
     _operations(definition.get("actions"), "action", ops)
     ref_by_key = {r["key"]: r for r in refs}
     triggers, actions, bypasses = [], [], []
     connectors = {r["connector"] for r in refs if r["connector"]}
     uses_http = False
-    for kind, name, op in ops:
+    for kind, name, op, holder in ops:
         op_type = str(op.get("type") or "")
         inputs = op.get("inputs") if isinstance(op.get("inputs"), dict) else {}
         host = inputs.get("host") if isinstance(inputs.get("host"), dict) else {}
@@ -104,7 +106,7 @@ def analyse_flow(parsed: Parsed, source: dict) -> dict[str, Any]:
             "connector": connector,
             "connection_name": connection_name,
             "operation": host.get("operationId") if isinstance(host.get("operationId"), str) else None,
-            "source": src(op),
+            "source": named(holder, name),
         }
         auth = inputs.get("authentication")
         if isinstance(auth, dict):
@@ -133,13 +135,13 @@ def analyse_flow(parsed: Parsed, source: dict) -> dict[str, Any]:
         legacy_name = legacy.get("name") if legacy else None
         if isinstance(legacy_name, str) and "$connections" in legacy_name:
             bypasses.append({"operation": name, "connector": connector, "how": "legacy $connections parameter",
-                             "source": src(op)})
+                             "source": info["source"]})
         elif connection_name is not None:
             ref = ref_by_key.get(connection_name)
             if ref is None:
                 bypasses.append({"operation": name, "connector": connector,
                                  "how": f"connection '{connection_name}' is not a connection reference",
-                                 "source": src(op)})
+                                 "source": info["source"]})
     for ref in refs:
         if ref["logical_name"] is None:
             bypasses.append({"operation": None, "connector": ref["connector"],
@@ -156,7 +158,8 @@ def analyse_flow(parsed: Parsed, source: dict) -> dict[str, Any]:
             "name": pname,
             "type": p.get("type") if isinstance(p.get("type"), str) else None,
             "default_value": default if isinstance(default, (str, int, float, bool)) else None,
-            "source": src(p),
+            "source": named(params, pname),
+            "value_source": {**source, "line": parsed.key_line(p, "defaultValue") or parsed.line_of(p) or 1},
         })
 
     return {

@@ -38,14 +38,14 @@ def load_package(tree: ZipTree) -> dict[str, Any]:
         res_details = res.get("details") if isinstance(res.get("details"), dict) else {}
         flow: dict[str, Any] = {
             "id": res_id.lower(), "name": res_details.get("displayName") or res_id, "category": 5,
-            "state": None, "status": None, "json_file": definition, "package": name,
+            "state": None, "status": None, "json_file": definition, "definition_source": None, "package": name,
             "metadata_source": tree.source(manifest_name, manifest.line_of(res, 1)),
             "source": tree.source(manifest_name, manifest.line_of(res, 1)),
         }
         if definition:
             dsrc = tree.source(definition, 1)
             parsed = parse_json(tree.read(definition), file=dsrc["file"], entry=dsrc.get("entry"))
-            flow["source"] = dsrc
+            flow["definition_source"] = dsrc
             flow.update(analyse_flow(parsed, dsrc))
         else:
             flow.update(connection_references=[], connection_reference_entries=[], connectors=[], triggers=[],

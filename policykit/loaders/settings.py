@@ -51,7 +51,9 @@ def load_settings(path: Path, display: str, limits: Limits | None = None) -> dic
             if not isinstance(item, dict):
                 raise InputError(f"each entry of '{key}' must be an object", file=display,
                                  line=parsed.line_of(items) or 1)
-            src = {"file": display, "line": parsed.line_of(item, 1)}
+            # Point at the line naming the entry, the one a person searches for.
+            name_key = "LogicalName" if key == "ConnectionReferences" else "SchemaName"
+            src = {"file": display, "line": parsed.key_line(item, name_key) or 1}
             if key == "ConnectionReferences":
                 cid = _str(item.get("ConnectionId"))
                 out.append({

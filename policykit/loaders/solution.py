@@ -199,7 +199,7 @@ def _workflow(el: etree._Element, tree: FileTree, meta_name: str) -> dict:
         "category": category,
         "state": _int(_text(el, "StateCode")),
         "status": _int(_text(el, "StatusCode")),
-        "json_file": None,
+        "json_file": None, "definition_source": None,
         "metadata_source": tree.source(meta_name, el.sourceline),
         "source": tree.source(meta_name, el.sourceline),
         "connection_references": [], "connection_reference_entries": [], "connectors": [],
@@ -208,8 +208,10 @@ def _workflow(el: etree._Element, tree: FileTree, meta_name: str) -> dict:
     if category == 5:
         actual, parsed = _flow_json(tree, _text(el, "JsonFileName"))
         if parsed is not None:
+            # Findings about the flow point at its <Workflow Name="..."> element (``source``);
+            # findings about its definition at the JSON line they concern.
             flow["json_file"] = actual
-            flow["source"] = tree.source(actual, 1)
+            flow["definition_source"] = tree.source(actual, 1)
             flow.update(analyse_flow(parsed, tree.source(actual, 1)))
     return flow
 
