@@ -3,6 +3,7 @@ fixture keeps it silent. Fixtures are discovered, so a rule without them fails h
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,41 @@ def test_fixture(rule, fixture, monkeypatch):
         assert (fixture / finding.source.file).exists() or finding.source.file.startswith(".."), finding.source
         assert finding.key and finding.environment is None or isinstance(finding.environment, str)
         assert "{" not in finding.message, f"unfilled template: {finding.message}"
+
+
+def _located_line(fixture: Path, finding) -> str:
+    """The text at a finding's location; inside a zip, the line of the entry."""
+    path = fixture / finding.source.file
+    if finding.source.entry:
+        import zipfile
+        with zipfile.ZipFile(path) as zf:
+            text = zf.read(finding.source.entry).decode("utf-8-sig")
+    else:
+        text = path.read_text(encoding="utf-8-sig")
+    return text.splitlines()[finding.source.line - 1]
+
+
+_QUOTED = re.compile(r'"([^"]+)"|\'([^\']+)\'')
+_NOT_NAMES = {"basic", "local", "deep", "global", "true", "false", "null", "name", "id", "upn"}
+
+
+def _names_on(line: str) -> set[str]:
+    """The names a line holds: quoted strings (JSON, XML), and YAML keys and values."""
+    parts = [a or b for a, b in _QUOTED.findall(line)]
+    plain = _QUOTED.sub(" ", line).strip().lstrip("-").strip().strip("{}")
+    for item in plain.split(","):
+        parts += [p for p in item.split(": ")]
+    names = {p.strip().strip(":{}[]").strip().lower() for p in parts}
+    return {n for n in names if len(n) >= 3 and n not in _NOT_NAMES}
+
+
+@pytest.mark.parametrize("rule,fixture", [p for p in FIXTURES if p.values[1].name.startswith("fires")])
+def test_firing_fixture_points_at_the_line_naming_the_object(rule, fixture, monkeypatch):
+    """Every finding's line names what the finding is about: a name on that line (a logical
+    name, UPN, application id, role, privilege, action or parameter) is in its key or message."""
+    monkeypatch.chdir(fixture)
+    result = scan(load_estate(fixture / "policykit.yaml"), entry_points=False)
+    for finding in (f for f in result.findings if f.rule_id == rule.id):
+        line = _located_line(fixture, finding)
+        said = f"{finding.key} {finding.message}".lower()
+        assert any(name in said for name in _names_on(line)), (finding.key, finding.source, line)

@@ -231,7 +231,7 @@ def _systemuser(doc: Doc, row: dict) -> dict[str, Any]:
         "roles": [_role_link(doc, r) for r in doc.objects(row, "systemuserroles_association")],
         "teams": [{"id": doc.guid(t, "teamid", True), "name": doc.str_(t, "name", True)}
                   for t in doc.objects(row, "teammembership_association")],
-        "source": doc.source(row, "fullname"),
+        "source": doc.source(row, "fullname" if row.get("applicationid") else "domainname"),
     }
 
 

@@ -314,7 +314,7 @@ def _environment_variables(tree: FileTree) -> list[dict]:
                 value = value[0] if value else None
             if isinstance(value, dict) and isinstance(value.get("value"), str):
                 var["current_value"] = value["value"]
-                var["value_source"] = tree.source(values_name, parsed.line_of(value, 1))
+                var["value_source"] = tree.source(values_name, parsed.key_line(value, "value") or 1)
         out.append(var)
     return out
 
