@@ -438,11 +438,14 @@ def _user_facts(users: list[dict], bindings: list[dict], flows: list[dict], role
                 deployed: list[dict]) -> None:
     """Per user: what it serves and owns, and (application users) what its roles let it change."""
     for user in users:
-        user.update(served_solutions=set(), references=[], owned_flows=[], premium_owned_flows=[])
+        user.update(served_solutions=set(), references=[], owned_flows=[], premium_owned_flows=[],
+                    needed_services=set())
     for b in bindings:
         if b["user"] is not None:
             b["user"]["served_solutions"].add(b["solution"])
             b["user"]["references"].append(f"{b['solution']}/{b['logical_name']}")
+            if b["service"]:
+                b["user"]["needed_services"].add(b["service"])
     for f in flows:
         if f["owner"] is not None:
             f["owner"]["owned_flows"].append(f["name"])
@@ -468,6 +471,7 @@ def _user_facts(users: list[dict], bindings: list[dict], flows: list[dict], role
                         if p["table"] and p["access"] in ("Create", "Write", "Delete", "Assign")})
         user.update(
             served_solutions=served, references=sorted(user["references"]),
+            needed_services=sorted(user["needed_services"]),
             owned_flows=sorted(user["owned_flows"]), premium_owned_flows=sorted(user["premium_owned_flows"]),
             privileges=[privileges[k] for k in sorted(privileges)],
             write_tables=write, served_tables=served_tables,
