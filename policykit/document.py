@@ -396,7 +396,7 @@ def _environment(inp: EnvironmentInput, solutions: list[dict], policy: Policy, c
         "teams": raw.get("teams") or [],
         "roles": roles,
         "connections": connections,
-        "connection_groups": _connection_groups(name, connections),
+        "connection_groups": _connection_groups(name, connections, cats),
         "settings_references": settings_references,
         "bindings": bindings,
         "flows": flows,
@@ -479,7 +479,7 @@ def _user_facts(users: list[dict], bindings: list[dict], flows: list[dict], role
         )
 
 
-def _connection_groups(env: str, connections: list[dict]) -> list[dict]:
+def _connection_groups(env: str, connections: list[dict], cats: Catalogs) -> list[dict]:
     """Connections grouped by (account, connector): several means duplicated credentials."""
     groups: dict[tuple[str, str], dict] = {}
     for c in connections:
@@ -488,7 +488,8 @@ def _connection_groups(env: str, connections: list[dict]) -> list[dict]:
         k = (c["account"].lower(), c["connector"])
         g = groups.setdefault(k, {"key": f"{env}/{c['account']}/{c['connector']}", "environment": env,
                                   "account": c["account"], "connector": c["connector"],
-                                  "connector_name": None, "connections": [], "source": c.get("source")})
+                                  "connector_name": cats.connector(c["connector"])["display_name"] or c["connector"],
+                                  "connections": [], "source": c.get("source")})
         g["connections"].append(c["id"])
     return [groups[k] for k in sorted(groups)]
 
@@ -580,7 +581,9 @@ def _estate_accounts(envs: list[dict]) -> list[dict]:
     for env in envs:
         for user in env["users"]:
             ident = (user.get("application_id") or user.get("upn") or user.get("name") or "").lower()
-            if not ident:
+            # Graph's users.json is tenant-wide: a user is "used" in an environment only when it
+            # is a Dataverse user there, signs one of its connections or owns one of its flows.
+            if not ident or not (user["in_dataverse"] or user["served_solutions"] or user["owned_flows"]):
                 continue
             e = acc.setdefault(ident, {"key": ident, "account": user["upn"] or user["application_id"] or user["name"],
                                        "name": user["name"], "kind": user["kind"], "application_id": user["application_id"],

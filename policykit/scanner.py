@@ -21,11 +21,19 @@ from .schema import check
 
 
 def display_path(path: Path) -> str:
-    """Repository-relative (cwd-relative) posix path when possible, else absolute."""
+    """The path relative to the working directory (the repository root in CI), posix style.
+
+    Paths outside it keep a relative form (``../shared/corpus/x.zip``): SARIF wants relative
+    references, and an absolute path would leak the runner's layout into the report.
+    """
+    resolved = path.resolve()
     try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix() or "."
+        return resolved.relative_to(Path.cwd().resolve()).as_posix() or "."
     except ValueError:
-        return path.resolve().as_posix()
+        try:
+            return Path(os.path.relpath(resolved, Path.cwd().resolve())).as_posix()
+        except ValueError:  # another drive on Windows
+            return resolved.as_posix()
 
 
 @dataclass

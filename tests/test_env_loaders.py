@@ -108,11 +108,11 @@ def test_export_systemusers(export: dict[str, Any]) -> None:
     assert megan["roles"][1]["template_id"] == BUILTIN_ROLE_TEMPLATES["System Customizer"]
     assert [t["name"] for t in megan["teams"]] == ["contosodev", "Lunch Order Team"]
     assert megan["source"]["file"] == f"{EXPORT_SHOWN}/systemusers.json"
-    assert '"fullname": "Megan Bowen"' in line_at(megan["source"])
+    assert '"domainname": "MeganB@contoso.com"' in line_at(megan["source"])  # people: their UPN
 
     app = by(export["systemusers"], "fullname", "# AppUser_Dataverse_DEV")
     assert app["application_id"] == "c1e40358-8f73-4829-8c54-db3d0ecc8f10"  # braces/case normalized
-    assert app["access_mode"] == 4 and "# AppUser_Dataverse_DEV" in line_at(app["source"])
+    assert app["access_mode"] == 4 and "# AppUser_Dataverse_DEV" in line_at(app["source"])  # apps: the name
     guest = by(export["systemusers"], "fullname", "Adele Vance (Fabrikam)")
     assert guest["disabled"] is True and guest["azure_state"] == 1 and guest["application_type"] is None
 

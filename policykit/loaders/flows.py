@@ -7,9 +7,13 @@ job; deciding whether a connector is premium is the document's (it knows the cat
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..parsing import Parsed
+
+#: ``@parameters('$connections')['shared_office365_1']['connectionId']`` → ``shared_office365_1``.
+_LEGACY_KEY = re.compile(r"""\$connections'\s*\)\s*\[\s*'([^']+)'""")
 
 # Built-in operation types that call arbitrary HTTP endpoints (premium).
 HTTP_TYPES = {"http", "httpwebhook"}
@@ -116,7 +120,7 @@ def analyse_flow(parsed: Parsed, source: dict) -> dict[str, Any]:
                 "literal_secrets": [
                     {"field": f, "value": auth[f]} for f in sorted(auth)
                     if f.lower() in SECRET_FIELDS and isinstance(auth[f], str) and auth[f].strip()
-                    and not auth[f].lstrip().startswith("@")],
+                    and not auth[f].lstrip().startswith("@") and "@{" not in auth[f]],
             }
         else:
             info["authentication"] = None
@@ -134,8 +138,12 @@ def analyse_flow(parsed: Parsed, source: dict) -> dict[str, Any]:
         # connectionName that is no key of connectionReferences / a key whose entry is unbound.
         legacy_name = legacy.get("name") if legacy else None
         if isinstance(legacy_name, str) and "$connections" in legacy_name:
-            bypasses.append({"operation": name, "connector": connector, "how": "legacy $connections parameter",
-                             "source": info["source"]})
+            # ApiConnection actions address @parameters('$connections')['<key>']: that is still a
+            # connection reference when <key> is a connectionReferences key (its entry is judged below).
+            key = _LEGACY_KEY.search(legacy_name)
+            if not key or key.group(1) not in ref_by_key:
+                bypasses.append({"operation": name, "connector": connector, "how": "legacy $connections parameter",
+                                 "source": info["source"]})
         elif connection_name is not None:
             ref = ref_by_key.get(connection_name)
             if ref is None:

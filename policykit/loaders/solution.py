@@ -300,6 +300,8 @@ def _environment_variables(tree: FileTree) -> list[dict]:
             "type_name": ENV_VAR_TYPES.get(type_code or 0, "Unknown"),
             "is_secret_type": type_code == 100000005,
             "default_value": _text(root, "defaultvalue"),
+            "default_source": tree.source(name, getattr(_child(root, "defaultvalue"), "sourceline", None)
+                                          or root.sourceline),
             "current_value": None,
             "source": tree.source(name, root.sourceline),
             "value_source": None,

@@ -1,0 +1,76 @@
+"""GitHub's ``primaryLocationLineHash``, computed the way ``github/codeql-action`` computes it
+when it uploads a SARIF file, so that an upload through the API (which does not compute it)
+matches alerts exactly like an upload through the action.
+
+The algorithm (from the action's ``fingerprints.ts``): a rolling polynomial hash (base 37,
+64-bit wrap-around) over a window of the next 100 characters of the file, skipping spaces and
+tabs, with CR and CRLF read as LF; the file is read as UTF-16 code units (JavaScript strings),
+ends with the character 65535 and is padded with zeros. Each line's hash is the window that
+starts at its first character, as unsigned hexadecimal, then ``:<n>`` counting how many lines
+so far had the same hash.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_BLOCK = 100
+_MOD = 37
+_MASK = (1 << 64) - 1
+_FIRST_MOD = pow(_MOD, _BLOCK, 1 << 64)
+_TAB, _SPACE, _LF, _CR, _EOF = 9, 32, 10, 13, 65535
+
+
+def line_hashes(text: str) -> dict[int, str]:
+    """Every line's hash, by 1-based line number."""
+    units = text.encode("utf-16-le")
+    codes = [units[i] | (units[i + 1] << 8) for i in range(0, len(units), 2)]
+    window = [0] * _BLOCK
+    line_numbers = [-1] * _BLOCK
+    state = {"hash": 0, "index": 0}
+    counts: dict[str, int] = {}
+    out: dict[int, str] = {}
+
+    def output() -> None:
+        value = format(state["hash"] & _MASK, "x")
+        counts[value] = counts.get(value, 0) + 1
+        out[line_numbers[state["index"]]] = f"{value}:{counts[value]}"
+        line_numbers[state["index"]] = -1
+
+    def update(current: int) -> None:
+        begin = window[state["index"]]
+        window[state["index"]] = current
+        state["hash"] = (_MOD * state["hash"] + current - _FIRST_MOD * begin) & _MASK
+        state["index"] = (state["index"] + 1) % _BLOCK
+
+    line_number, line_start, prev_cr = 0, True, False
+    for current in codes + [_EOF]:
+        if current in (_SPACE, _TAB) or (prev_cr and current == _LF):
+            prev_cr = False
+            continue
+        if current == _CR:
+            current, prev_cr = _LF, True
+        else:
+            prev_cr = False
+        if line_numbers[state["index"]] != -1:
+            output()
+        if line_start:
+            line_start = False
+            line_number += 1
+            line_numbers[state["index"]] = line_number
+        if current == _LF:
+            line_start = True
+        update(current)
+    for _ in range(_BLOCK):
+        if line_numbers[state["index"]] != -1:
+            output()
+        update(0)
+    return out
+
+
+def file_line_hashes(path: Path) -> dict[int, str] | None:
+    """Hashes of a text file's lines, or None when it cannot be read as UTF-8 text."""
+    try:
+        return line_hashes(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None
