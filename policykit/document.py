@@ -63,6 +63,8 @@ class Catalogs:
                 "display_name": name, "tier": "Premium", "custom": False, "service_principal": False,
                 "m365_service": None}), **over}
         lic = catalog.licenses()
+        for part, over in policy.sku_overrides.items():
+            lic["skus"][part] = {**lic["skus"].get(part, {"sku_id": "", "product": part, "service_plans": []}), **over}
         self.skus_by_id = {s["sku_id"].lower(): {"sku_part_number": part, **s} for part, s in lic["skus"].items()}
         self.plan_rights = {**lic["plan_rights"], **policy.plan_rights_overrides}
 
@@ -240,7 +242,9 @@ def _users(env: str, raw: dict, policy: Policy, cats: Catalogs) -> tuple[list[di
     roles_by_id = {_norm(r.get("id")) or "": r for r in raw.get("roles") or []}
     teams_by_id = {_norm(t.get("id")) or "": t for t in raw.get("teams") or []}
     skus_by_id = dict(cats.skus_by_id)
-    for sku in raw.get("skus") or []:
+    # A snapshot's SKUs come from the shipped catalog, so the policy's overrides apply to them;
+    # an export's subscribedSkus.json is the tenant's own truth.
+    for sku in (raw.get("skus") or []) if raw.get("format") != "snapshot" else []:
         skus_by_id[_norm(sku.get("sku_id")) or ""] = {"sku_part_number": sku.get("sku_part_number"),
                                                        "service_plans": sku.get("service_plans") or []}
     # The catalog gives plan names only; normalize its entries to the {name, status} shape.

@@ -62,6 +62,7 @@ POLICY_SPEC = {
         "connectors": ("map", {"display_name": str, "tier": one_of("Standard", "Premium"), "custom": bool,
                                "service_principal": bool, "m365_service": (str, type(None))}),
         "plan_rights": ("map", str),
+        "skus": ("map", {"sku_id": str, "product": str, "service_plans": [str]}),
     },
     "waivers": [{"rule": str, "key": str, "environment": str, "reason": str, "expires": _date}],
 }
@@ -106,6 +107,7 @@ class Policy:
     platform_app_ids: list[str] = field(default_factory=list)
     connector_overrides: dict[str, dict] = field(default_factory=dict)
     plan_rights_overrides: dict[str, str] = field(default_factory=dict)
+    sku_overrides: dict[str, dict] = field(default_factory=dict)
     waivers: list[Waiver] = field(default_factory=list)
     files: list[str] = field(default_factory=list)   # policy files read, outermost last
 
@@ -224,6 +226,7 @@ def load_policy(path: Path | None = None, display: str | None = None) -> Policy:
     cat = merged.get("catalog") or {}
     policy.connector_overrides = dict(cat.get("connectors") or {})
     policy.plan_rights_overrides = dict(cat.get("plan_rights") or {})
+    policy.sku_overrides = dict(cat.get("skus") or {})
     for parsed, disp in chain:
         for w in parsed.value.get("waivers") or []:
             if not {"rule", "key", "reason"} <= set(w):

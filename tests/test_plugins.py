@@ -194,3 +194,18 @@ def test_policy_parameters_reach_the_query(tmp_path, monkeypatch):
     result = scan(estate, entry_points=False)
     assert [f.key for f in result.findings if f.rule_id == "PPK203"] == ["PRD/5a6b7c8d-1e2f-4a3b-9c8d-7e6f5a4b3c2d"]
     assert load_policy(policy_file, "p.yaml").settings_for("PPK203", "x").parameters["admin_role_templates"] == []
+
+
+def test_policy_overrides_the_catalogs(tmp_path, monkeypatch):
+    """A connector's tier and a SKU's plans come from the shipped catalogs unless the policy says otherwise."""
+    fires = RULES / "PPK402-premium-flow-owner-unlicensed" / "fixtures" / "fires"
+    monkeypatch.chdir(fires)
+    estate = load_estate(fires / "policykit.yaml")
+    assert any(f.rule_id == "PPK402" for f in scan(estate, entry_points=False).findings)
+    policy_file = tmp_path / "p.yaml"
+    policy_file.write_text("catalog:\n  connectors:\n    shared_commondataserviceforapps: {tier: Standard}\n")
+    estate.policy = policy_file
+    assert not any(f.rule_id == "PPK402" for f in scan(estate, entry_points=False).findings)
+    policy_file.write_text("catalog:\n  skus:\n    ENTERPRISEPACK:\n"
+                           "      service_plans: [SHAREPOINTENTERPRISE, POWER_AUTOMATE_ATTENDED_RPA]\n")
+    assert not any(f.rule_id == "PPK402" for f in scan(estate, entry_points=False).findings)
