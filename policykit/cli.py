@@ -73,7 +73,14 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     s = sub.add_parser("scan", help="scan an estate and report findings")
     _inputs(s)
-    s.add_argument("--format", choices=("text", "sarif"), default="text")
+    s.add_argument("--format", choices=("text", "sarif", "markdown", "json"), default="text",
+                   help="text (terminal), sarif (code scanning), markdown (PR comment / job summary), "
+                        "json (one finding per line)")
+    s.add_argument("--evidence", action="store_true",
+                   help="SARIF for audits: keep waived findings as suppressions, hash every input, "
+                        "record start and end time")
+    s.add_argument("--reproducible", action="store_true",
+                   help="no timestamps in --evidence output (also when SOURCE_DATE_EPOCH is set)")
     s.add_argument("-o", "--output", metavar="FILE", help="write the report here (default: stdout)")
     s.add_argument("--fail-on", choices=(*LEVELS, "never"), default="error",
                    help="exit 1 when a finding is at or above this level (default: error)")
@@ -164,18 +171,29 @@ def exit_code(result: ScanResult, fail_on: str) -> int:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from .reporters.sarif import to_sarif
-    from .reporters.text import to_text
+    from .reporters.sarif import AzurePipeline, to_sarif
+    from .reporters.text import summary, to_text
+    if args.evidence and args.format != "sarif":
+        raise UsageError("--evidence applies to --format sarif")
     result = scan(estate_from_args(args), plugins=args.plugin, entry_points=not args.no_plugins)
     if args.format == "sarif":
         text = to_sarif(result, tool_version=__version__, information_uri=INFORMATION_URI,
-                        help_uri_base=args.help_uri_base, category=args.category)
+                        help_uri_base=args.help_uri_base, category=args.category,
+                        azure_pipeline=AzurePipeline.from_env(os.environ), source_root=Path.cwd(),
+                        evidence=args.evidence,
+                        timestamps=not (args.reproducible or "SOURCE_DATE_EPOCH" in os.environ))
+    elif args.format == "markdown":
+        from .reporters.markdown import to_markdown
+        text = to_markdown(result)
+    elif args.format == "json":
+        from .reporters.jsonlines import to_json_lines
+        text = to_json_lines(result)
     else:
         text = to_text(result, color=args.output is None and sys.stdout.isatty())
     write_atomic(args.output, text)
-    if args.output and args.format == "sarif":
-        # The SARIF went to a file: still tell the person at the terminal what happened.
-        sys.stderr.write(to_text(result).rsplit("\n\n", 1)[-1] if result.findings else "no findings\n")
+    if args.output and args.format != "text":
+        # The report went to a file: still tell the person at the terminal what happened.
+        sys.stderr.write(summary(result).rstrip("\n") + "\n")
     for failure in result.input_failures:
         where = ":".join(str(x) for x in (failure.file, failure.entry, failure.line) if x)
         sys.stderr.write(f"policykit: error: {where}: {failure.message}\n")
@@ -219,8 +237,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_doc(args: argparse.Namespace) -> int:
-    document, _policy, _rules, functions, failures, _read = build(
-        estate_from_args(args), args.plugin, not args.no_plugins)
+    built = build(estate_from_args(args), args.plugin, not args.no_plugins)
+    document, functions, failures = built.document, built.functions, built.input_failures
     value = document
     if args.query:
         try:

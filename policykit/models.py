@@ -101,8 +101,13 @@ class ScanResult:
     rule_failures: list[RuleFailure] = field(default_factory=list)
     input_failures: list[InputFailure] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (rule id, reason)
-    inputs: list[str] = field(default_factory=list)                # files read
+    inputs: list[str] = field(default_factory=list)                # inputs named by the estate
     estate_name: str = "estate"
+    files_read: dict[str, str] = field(default_factory=dict)       # every file read → SHA-256
+    policy_files: list[str] = field(default_factory=list)          # the policy chain, outermost last
+    estate_file: str | None = None
+    started_at: str | None = None                                  # ISO 8601 UTC
+    ended_at: str | None = None
 
     @property
     def active(self) -> list[Finding]:

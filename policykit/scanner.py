@@ -12,7 +12,7 @@ from typing import Any
 from .document import EnvironmentInput, build_document
 from .engine import check_policy_rules, functions_class, run_rules
 from .errors import InputError, PolicyError
-from .loaders.files import Limits, read_file, use_limits
+from .loaders.files import Limits, read_file, record_reads, use_limits
 from .models import InputFailure, Rule, ScanResult
 from .parsing import parse_yaml
 from .plugins import get_plugin_manager
@@ -53,7 +53,8 @@ class Estate:
     solutions: list[Path] = field(default_factory=list)
     environments: list[EnvironmentSpec] = field(default_factory=list)
     policy: Path | None = None
-    file: str | None = None
+    file: str | None = None          # the estate file as displayed
+    path: Path | None = None         # ... and on disk
     limits: Limits = field(default_factory=Limits)
 
 
@@ -87,7 +88,7 @@ def load_estate(path: Path) -> Estate:
             raise PolicyError(f"{key}: path not found: {rel}", file=display, line=parsed.key_line(where, key))
         return target
 
-    estate = Estate(name=raw.get("name") or path.resolve().parent.name, file=display)
+    estate = Estate(name=raw.get("name") or path.resolve().parent.name, file=display, path=path)
     if "policy" in raw:
         estate.policy = resolve(raw["policy"], raw, "policy")
     for i, rel in enumerate(raw.get("solutions") or []):
@@ -159,13 +160,26 @@ def _load(pm, path: Path, kind: str, failures: list[InputFailure], inputs: list[
     return None
 
 
-def build(estate: Estate, plugins: list[str] | tuple[str, ...] = (), entry_points: bool = True):
-    """Load every input and build the document.
+@dataclass
+class Built:
+    """A loaded estate, ready for the rules: the document and what it was built with."""
 
-    :return: (document, policy, rules, functions class, input failures, inputs read)
-    """
+    document: dict[str, Any]
+    policy: Policy
+    rules: list[Rule]                    # every rule the plugins contribute, sorted by id
+    functions: type                      # the JMESPath functions class rules run with
+    input_failures: list[InputFailure]
+    inputs: list[str]                    # the inputs the estate names
+    files_read: dict[str, str]           # every file read → SHA-256
+
+
+def build(estate: Estate, plugins: list[str] | tuple[str, ...] = (), entry_points: bool = True) -> Built:
+    """Load every input (recording failures and going on) and build the document."""
     use_limits(estate.limits)
     pm = get_plugin_manager(plugins, entry_points)
+    files_read = record_reads()
+    if estate.path is not None:
+        read_file(estate.path, display_path(estate.path))  # recorded: the evidence names the estate file
     policy = load_policy(estate.policy, display_path(estate.policy) if estate.policy else None)
     rules: list[Rule] = sorted((r for rs in pm.hook.policykit_rules() for r in (rs or [])), key=lambda r: r.id)
     seen: dict[str, str] = {}
@@ -188,18 +202,23 @@ def build(estate: Estate, plugins: list[str] | tuple[str, ...] = (), entry_point
     document = build_document(solutions, envs, policy, estate_name=estate.name, packages=packages)
     pm.hook.policykit_enrich_document(document=document, policy=policy)
     functions = functions_class(pm.hook.policykit_jmespath_functions())
-    return document, policy, rules, functions, failures, inputs
+    return Built(document, policy, rules, functions, failures, inputs, dict(files_read))
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def scan(estate: Estate, plugins: list[str] | tuple[str, ...] = (), entry_points: bool = True,
          today: _dt.date | None = None) -> ScanResult:
     """Scan an estate and return every finding (waived ones marked), failures and skips."""
-    document, policy, rules, functions, failures, inputs = build(estate, plugins, entry_points)
-    enabled = [r for r in rules if policy.settings_for(r.id, r.name).enabled]
-    findings, rule_failures, skipped = run_rules(document, enabled, policy, functions, today)
-    return ScanResult(rules=enabled, findings=findings, rule_failures=rule_failures, input_failures=failures,
-                      skipped=skipped, inputs=inputs, estate_name=estate.name)
+    started = _now()
+    built = build(estate, plugins, entry_points)
+    policy = built.policy
+    enabled = [r for r in built.rules if policy.settings_for(r.id, r.name).enabled]
+    findings, rule_failures, skipped = run_rules(built.document, enabled, policy, built.functions, today)
+    return ScanResult(rules=enabled, findings=findings, rule_failures=rule_failures,
+                      input_failures=built.input_failures, skipped=skipped, inputs=built.inputs,
+                      estate_name=estate.name, files_read=built.files_read, policy_files=policy.files,
+                      estate_file=estate.file, started_at=started, ended_at=_now())
 
-
-def policy_for(estate: Estate) -> Policy:
-    return load_policy(estate.policy, display_path(estate.policy) if estate.policy else None)

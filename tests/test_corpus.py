@@ -32,8 +32,8 @@ def corpus_document(manifest):
         environments=[EnvironmentSpec(name=f"S{i}", settings=[CORPUS / s["path"]])
                       for i, s in enumerate(manifest["deployment_settings"])],
     )
-    document, _policy, _rules, _functions, failures, inputs = build(estate, entry_points=False)
-    return document, failures, inputs
+    built = build(estate, entry_points=False)
+    return built.document, built.input_failures, built.inputs
 
 
 def _facts(solution: dict) -> dict:
@@ -133,8 +133,9 @@ def test_deployment_settings_match_manifest(corpus_document, manifest):
 
 def test_legacy_packages_load_as_flows_outside_solutions(manifest):
     legacy = [CORPUS / e["path"] for e in manifest["non_solution_packages"] if "legacy" in e["kind"]]
-    document, _p, _r, _f, failures, _i = build(Estate(solutions=legacy), entry_points=False)
-    assert not failures
+    built = build(Estate(solutions=legacy), entry_points=False)
+    document = built.document
+    assert not built.input_failures
     assert len(document["packages"]) == len(legacy)
     flows = [f for p in document["packages"] for f in p["flows"]]
     assert flows and all(f["solution"] is None for f in flows)

@@ -92,7 +92,8 @@ def test_broken_rules_are_reported_and_do_not_stop_the_others(monkeypatch):
         _rule("T6", "environments[].bindings"),                         # lists, not objects
     ]
     from policykit.scanner import build
-    document, policy, *_ = build(estate, entry_points=False)
+    built = build(estate, entry_points=False)
+    document, policy = built.document, built.policy
     findings, failures, _ = run_rules(document, document_rules, policy, functions_class([]))
     assert sorted(f.rule_id for f in failures) == ["T1", "T2", "T3", "T4", "T6"]
     assert {f.rule_id for f in findings} == {"T5"}

@@ -8,6 +8,8 @@ the entry inside it, or the file in the folder).
 from __future__ import annotations
 
 import contextvars
+import io
+import hashlib
 import stat
 import zipfile
 from dataclasses import dataclass
@@ -32,6 +34,24 @@ DEFAULT_LIMITS = Limits()
 # The limits of the scan in progress (set by the scanner from the command line), so that every
 # loader, built-in or plugin, applies the same caps without passing them through every call.
 _CURRENT = contextvars.ContextVar("policykit_limits", default=DEFAULT_LIMITS)
+
+
+# Every file read during the scan in progress: display path → SHA-256, for audit evidence.
+_READ: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("policykit_files_read", default=None)
+
+
+def record_reads() -> dict[str, str]:
+    """Start recording the files read from here on; returns the (live) record."""
+    record: dict[str, str] = {}
+    _READ.set(record)
+    return record
+
+
+def _recorded(display: str, data: bytes) -> bytes:
+    record = _READ.get()
+    if record is not None:
+        record[display] = hashlib.sha256(data).hexdigest()
+    return data
 
 
 def current_limits() -> Limits:
@@ -65,7 +85,7 @@ def read_file(path: Path, display: str, limits: Limits | None = None) -> bytes:
         raise InputError(f"cannot read file: {exc.strerror}", file=display) from None
     if len(data) > limit:
         raise InputError(f"file is larger than the limit of {limit} bytes", file=display)
-    return data
+    return _recorded(display, data)
 
 
 class FileTree:
@@ -102,12 +122,9 @@ class ZipTree(FileTree):
         self.limits = limits = limits or current_limits()
         try:
             if data is None:
-                size = path.stat().st_size
-                if size > limits.max_file_bytes:
-                    raise InputError(f"file is larger than the limit of {limits.max_file_bytes} bytes", file=display)
-                self._zip = zipfile.ZipFile(path)
+                # Read once, within the size limit: hashed for the evidence report, opened from memory.
+                self._zip = zipfile.ZipFile(io.BytesIO(read_file(path, display, limits)))
             else:
-                import io
                 self._zip = zipfile.ZipFile(io.BytesIO(data))
         except InputError:
             raise

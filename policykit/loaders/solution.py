@@ -92,7 +92,8 @@ def parse_privilege(name: str) -> tuple[str | None, str | None]:
 
 # --------------------------------------------------------------------------- layout
 
-def open_solution(path: Path, display: str, limits: Limits | None = None) -> tuple[FileTree, str, str, str]:
+def open_solution(path: Path, display: str, limits: Limits | None = None,
+                  zipped: ZipTree | None = None) -> tuple[FileTree, str, str, str]:
     """Open a solution; return (tree, form, solution.xml name, customizations.xml name)."""
     if path.is_dir():
         tree: FileTree = DirTree(path, display, limits)
@@ -107,7 +108,7 @@ def open_solution(path: Path, display: str, limits: Limits | None = None) -> tup
         raise InputError("not a solution: no Other/Solution.xml, solution.xml or .cdsproj found", file=display)
     if not path.exists():
         raise InputError("file not found", file=display)
-    tree = ZipTree(path, display, limits)
+    tree = zipped or ZipTree(path, display, limits)
     sol = tree.find("solution.xml")
     if not sol:
         raise InputError("zip holds no solution.xml: not a solution export", file=display)
@@ -329,12 +330,13 @@ def load_solution(path: Path, display: str, limits: Limits | None = None) -> dic
     A legacy export package (``manifest.json``, no ``solution.xml``) comes back as a package
     dict (``form: legacy-package``): the caller files it under ``packages``.
     """
+    zipped = None
     if path.is_file():
         from .package import is_package, load_package
         zipped = ZipTree(path, display, limits)
         if is_package(zipped):
             return load_package(zipped)
-    tree, form, sol_name, cust_name = open_solution(path, display, limits)
+    tree, form, sol_name, cust_name = open_solution(path, display, limits, zipped)
     root = _xml(tree, sol_name)
     if etree.QName(root).localname != "ImportExportXml":
         src = tree.source(sol_name)

@@ -23,6 +23,15 @@ Choices a reader of the output should know:
   ``azuredevops/pipeline/build/<org>/<project>/<defId>/<phaseId>/<branch>/<buildId>`` and four
   ``azuredevops/pipeline/build/*`` properties, or it drops the run.
 - No timestamps, sorted keys and sorted rules/results: one input gives one byte sequence.
+- With ``source_root`` each result on a text file also gets GitHub's
+  ``primaryLocationLineHash`` (see :mod:`.linehash`), so uploads through the API match alerts
+  like uploads through the action.
+- At most ``max_results`` results (GitHub keeps 25,000 per run): the most severe are kept, and
+  a warning notification says how many were left out.
+- The *evidence* profile (``evidence=True``, for audits, not for code scanning) keeps waived
+  findings with ``suppressions``, lists every file read with its SHA-256 in ``artifacts`` (the
+  policy files with role ``policy``), and — unless ``timestamps=False`` — the invocation's
+  start and end time.
 """
 
 from __future__ import annotations
@@ -32,21 +41,26 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, TypeVar
 from urllib.parse import quote, urlparse
 
 import attr
 import sarif_om as om
 
-from ..models import Finding, InputFailure, Rule, RuleFailure, ScanResult, Source
+from ..models import LEVELS, Finding, InputFailure, Rule, RuleFailure, ScanResult, Source
+from .linehash import file_line_hashes
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
 TOOL_NAME = "PolicyKit"
 FINGERPRINT_KEY = "policykit/v1"
 
-#: GitHub keeps at most 20 tags per rule; ``fullDescription.text`` at most 1024 characters.
+#: GitHub keeps at most 20 tags per rule; ``fullDescription.text`` at most 1024 characters;
+#: at most 25,000 results per run.
 MAX_TAGS = 20
+MAX_RESULTS = 25_000
+LINE_HASH_KEY = "primaryLocationLineHash"
 MAX_DESCRIPTION = 1024
 
 #: GitHub's ``problem.severity`` vocabulary for each SARIF level.
@@ -63,6 +77,13 @@ class PropertyBag(om.PropertyBag):
     """sarif-om's bag models only ``tags``; SARIF allows any other key next to them."""
 
     additional = attr.ib(factory=dict, metadata={"additional_properties": True})
+
+
+@attr.s
+class Suppression(om.Suppression):
+    """sarif-om 1.0.4 follows a pre-release schema with ``state``; SARIF 2.1.0 says ``status``."""
+
+    status = attr.ib(default=None, metadata={"schema_property_name": "status"})
 
 
 # --------------------------------------------------------------------------- public API
@@ -141,21 +162,31 @@ def to_sarif(
     help_uri_base: str,
     category: str | None = None,
     azure_pipeline: AzurePipeline | None = None,
+    source_root: Path | None = None,
+    evidence: bool = False,
+    timestamps: bool = True,
+    max_results: int = MAX_RESULTS,
 ) -> str:
     """Render ``result`` as a SARIF 2.1.0 log: JSON, 2-space indent, trailing newline.
 
     ``category`` is GitHub's analysis category (default ``policykit/<estate>``); with
     ``azure_pipeline`` the run is labelled for GHAzDO instead and ``category`` is ignored.
+    ``source_root`` (where result paths resolve) enables GitHub's line hashes; ``evidence``
+    selects the audit profile (``timestamps`` only matters there).
     """
     rules = sorted(result.rules, key=lambda r: r.id)
     index = {rule.id: i for i, rule in enumerate(rules)}
-    results, unlocated = _results(result, index)
+    results, unlocated = _results(result, index, evidence, source_root)
+    results, dropped = _cap(results, max_results)
+    times = (result.started_at, result.ended_at) if evidence and timestamps else (None, None)
+    invocation = _invocation(result, index, unlocated, dropped, max_results, times)
     run = _om(
         om.Run,
         tool=_om(om.Tool, driver=_driver(rules, tool_version, information_uri, help_uri_base)),
         automation_details=_automation_details(result, category, azure_pipeline),
-        invocations=[_invocation(result, index, unlocated)],
+        invocations=[invocation],
         results=results,
+        artifacts=_artifacts(result) if evidence else None,
     )
     log = _om(om.SarifLog, schema_uri=SCHEMA_URI, version=SARIF_VERSION, runs=[run])
     return json.dumps(_to_json(log), indent=2, sort_keys=True, ensure_ascii=True) + "\n"
@@ -370,21 +401,50 @@ def full_description(rule: Rule) -> str:
 # --------------------------------------------------------------------------- results
 
 
-def _results(result: ScanResult, index: dict[str, int]) -> tuple[list[om.Result], list[Finding]]:
-    """The active findings as results, and the findings that had nowhere to point."""
+def _results(result: ScanResult, index: dict[str, int], evidence: bool = False,
+             source_root: Path | None = None) -> tuple[list[om.Result], list[Finding]]:
+    """The findings as results (waived ones only for evidence), and those with nowhere to point."""
     fallback = result.inputs[0] if result.inputs else None
     results: list[om.Result] = []
     unlocated: list[Finding] = []
-    for finding in sorted(result.active, key=Finding.sort_key):
+    hashes: dict[str, dict[int, str] | None] = {}
+    for finding in sorted(result.findings if evidence else result.active, key=Finding.sort_key):
         source = finding.source or (Source(file=fallback, line=1) if fallback else None)
         if source is None:
             unlocated.append(finding)
             continue
-        results.append(_result(finding, source, index))
+        line_hash = None
+        if source_root is not None and not source.entry:
+            # A zip is not text: GitHub's action would hash its bytes; leave that to the action.
+            if source.file not in hashes:
+                hashes[source.file] = file_line_hashes(source_root / source.file)
+            line_hash = (hashes[source.file] or {}).get(source.line or 1)
+        results.append(_result(finding, source, index, line_hash))
     return results, unlocated
 
 
-def _result(finding: Finding, source: Source, index: dict[str, int]) -> om.Result:
+def _cap(results: list[om.Result], limit: int) -> tuple[list[om.Result], int]:
+    """Keep the ``limit`` most severe results (GitHub drops the rest anyway), in their order."""
+    if len(results) <= limit:
+        return results, 0
+    ranked = sorted(range(len(results)), key=lambda i: (LEVELS.index(results[i].level), i))
+    keep = set(ranked[:limit])
+    return [r for i, r in enumerate(results) if i in keep], len(results) - limit
+
+
+def _artifacts(result: ScanResult) -> list[om.Artifact]:
+    """Every file read, with its SHA-256: what the findings were computed from."""
+    policies = set(result.policy_files)
+    artifacts = []
+    for path, digest in sorted(result.files_read.items()):
+        role = "policy" if path in policies else (
+            "userSpecifiedConfiguration" if path == result.estate_file else "analysisTarget")
+        artifacts.append(_om(om.Artifact, location=_om(om.ArtifactLocation, uri=artifact_uri(path)),
+                             hashes={"sha-256": digest}, roles=[role]))
+    return artifacts
+
+
+def _result(finding: Finding, source: Source, index: dict[str, int], line_hash: str | None = None) -> om.Result:
     message = finding.message.strip()
     if source.entry:
         message = f"{message.rstrip('.')} (in {source.entry})"
@@ -396,7 +456,10 @@ def _result(finding: Finding, source: Source, index: dict[str, int]) -> om.Resul
         level=finding.level,  # explicit: a policy may override the rule's default level
         message=_om(om.Message, text=sentence(message)),
         locations=[_location(source)],
-        partial_fingerprints={FINGERPRINT_KEY: fingerprint(finding.rule_id, finding.key)},
+        partial_fingerprints={FINGERPRINT_KEY: fingerprint(finding.rule_id, finding.key),
+                              **({LINE_HASH_KEY: line_hash} if line_hash else {})},
+        suppressions=[_om(Suppression, kind="external", status="accepted", justification=finding.waived)]
+        if finding.waived else None,
         properties=_om(PropertyBag, additional=properties) if properties else None,
     )
 
@@ -464,8 +527,13 @@ def _category_id(result: ScanResult, category: str | None) -> str:
     return category if category.endswith("/") else f"{category}/"
 
 
-def _invocation(result: ScanResult, index: dict[str, int], unlocated: list[Finding]) -> om.Invocation:
+def _invocation(result: ScanResult, index: dict[str, int], unlocated: list[Finding], dropped: int = 0,
+                limit: int = MAX_RESULTS, times: tuple[str | None, str | None] = (None, None)) -> om.Invocation:
     notes = [_rule_failure(f, index) for f in sorted(result.rule_failures, key=lambda f: (f.rule_id, f.reason))]
+    if dropped:
+        text = (f"{dropped} results were left out: code scanning accepts at most {limit} per run; "
+                "the most severe are kept")
+        notes.append(_om(om.Notification, level="warning", message=_om(om.Message, text=sentence(text))))
     notes += [_input_failure(f) for f in sorted(result.input_failures, key=input_failure_key)]
     notes += [_skipped(rule_id, reason, index) for rule_id, reason in sorted(result.skipped)]
     notes += [_unlocated(f, index) for f in unlocated]
@@ -473,6 +541,8 @@ def _invocation(result: ScanResult, index: dict[str, int], unlocated: list[Findi
         om.Invocation,
         execution_successful=result.complete,
         tool_execution_notifications=notes or None,
+        start_time_utc=times[0],
+        end_time_utc=times[1],
     )
 
 

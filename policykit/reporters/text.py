@@ -35,7 +35,7 @@ def to_text(result: ScanResult, color: bool = False) -> str:
     if others:
         lines.append(paint("bold", f"Other ({len(others)}):"))
         lines += [_finding_line(f, paint) for f in others] + [""]
-    lines.append(paint("bold", _summary(result)))
+    lines.append(paint("bold", summary(result)))
     lines += _failures(result, paint)
     return "\n".join(lines) + "\n"
 
@@ -66,7 +66,7 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _summary(result: ScanResult) -> str:
+def summary(result: ScanResult) -> str:
     active = result.active
     counts = ", ".join(_plural(sum(f.level == lvl for f in active), lvl) for lvl in LEVELS)
     waived = len(result.findings) - len(active)

@@ -1,0 +1,226 @@
+"""Markdown reporter: a summary for pull-request comments and GitHub's job summary.
+
+The page reads top to bottom as a reviewer wants it: a title and a status line, the counts as
+a one-row table, the scan's failures (a rule that could not run, an input that could not be
+read) in plain sight, a table of the active findings (most severe first), the findings again
+grouped by rule in collapsed ``<details>``, and the skipped rules, collapsed.
+
+Choices a reader of the output should know:
+
+- Waived findings are counted, never listed: like the SARIF log, the page shows what is open.
+- Messages, names and paths come from the scanned files, which a pull request's author
+  controls, so every piece of text is escaped to render literally: no markdown, no HTML, no
+  math, no table cell broken by ``|``, line breaks as ``<br>``, and no ``@mention`` that would
+  notify someone (a zero-width space follows an ``@`` that starts a word; e-mail addresses are
+  left as they are).
+- At most ``max_rows`` findings (default 1000) are shown, in the table and in the per-rule
+  sections alike, followed by "N more findings in the SARIF report": a PR comment holds 65,536
+  characters and a job summary 1 MiB, and nobody reads further anyway.
+- Deterministic: everything is sorted; the same scan gives the same text.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Iterable
+
+from ..models import LEVELS, Finding, InputFailure, Rule, RuleFailure, ScanResult, Source
+from .sarif import input_failure_key
+from .text import where
+
+#: The most findings listed; the rest are counted in a note pointing at the SARIF report.
+MAX_ROWS = 1000
+
+_ICONS = {"error": ":x:", "warning": ":warning:", "note": ":information_source:"}
+_COUNT_HEADINGS = ("Errors", "Warnings", "Notes", "Waived", "Rule failures", "Input failures")
+_FINDING_HEADINGS = ("Level", "Rule", "Location", "Environment", "Message")
+
+# ASCII punctuation that starts or ends inline markdown, HTML, GitHub math or a table cell
+# anywhere in a line.  Characters meaningful only at the start of a line (#, -, +, >, 1.) need
+# no escape: escaped text never starts a line here.
+_SPECIAL = re.compile(r"([\\`*_~\[\]<>&|$])")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_MENTION = re.compile(r"(?<![0-9A-Za-z_])@(?=[0-9A-Za-z])")
+# Text a plain code span cannot hold inside a table cell: a backtick ends it, a pipe ends the
+# cell even inside it (and an escaped pipe loses a preceding backslash), a line break ends the row.
+_NOT_CODE_SAFE = re.compile(r"[`|\r\n]")
+
+
+def to_markdown(result: ScanResult, *, max_rows: int = MAX_ROWS) -> str:
+    """Render ``result`` as GitHub-flavoured markdown; ends with a newline."""
+    rules = {rule.id: rule for rule in result.rules}
+    ordered = sorted(result.active, key=_severity_order)
+    shown = ordered[:max_rows]
+    blocks = [
+        _title(result),
+        _counts_table(result),
+        _failures(result, max_rows),
+        _findings_table(shown, rules, hidden=len(ordered) - len(shown)),
+        _by_rule(shown, ordered, rules),
+        _skipped(result.skipped, max_rows),
+    ]
+    return "\n\n".join(block for block in blocks if block) + "\n"
+
+
+# --------------------------------------------------------------------------- escaping
+
+
+def escape(text: str) -> str:
+    """Plain text as inline markdown that renders literally, safe inside a table cell."""
+    text = _SPECIAL.sub(r"\\\1", text)
+    text = _MENTION.sub("@\u200b", text)
+    return _LINE_BREAK.sub("<br>", text)
+
+
+def code(text: str) -> str:
+    """A code span, or escaped text when the text cannot be one safely."""
+    if not text or _NOT_CODE_SAFE.search(text) or text != text.strip():
+        return escape(text)
+    return f"`{text}`"
+
+
+def _row(cells: Iterable[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _table(headings: Iterable[str], rows: Iterable[Iterable[str]], align: str = "---") -> list[str]:
+    headings = list(headings)
+    return [_row(headings), _row(align for _ in headings)] + [_row(r) for r in rows]
+
+
+def _details(summary: str, body: list[str]) -> str:
+    """A collapsed section: ``summary`` is HTML (an HTML block ignores markdown), ``body`` markdown.
+
+    The blank lines matter: without them GitHub would not render the body as markdown.
+    """
+    return "\n".join([f"<details>\n<summary>{summary}</summary>", "", *body, "", "</details>"])
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _severity_order(finding: Finding) -> tuple:
+    """Most severe first (an unknown level last), then the reporters' usual order."""
+    rank = LEVELS.index(finding.level) if finding.level in LEVELS else len(LEVELS)
+    return (rank, *finding.sort_key())
+
+
+def _title(result: ScanResult) -> str:
+    active = result.active
+    counts = ", ".join(_plural(sum(f.level == level for f in active), level) for level in LEVELS)
+    ran = _plural(len(result.rules), "rule") + " run"
+    if not result.complete:
+        status = f":no_entry: **Incomplete scan**: {_plural(len(active), 'problem')} ({counts}) found"
+    elif active:
+        worst = min(active, key=_severity_order).level
+        status = f"{_ICONS.get(worst, ':x:')} **{_plural(len(active), 'problem')}** ({counts})"
+    else:
+        status = ":white_check_mark: **No problems**"
+    return f"## PolicyKit: {escape(result.estate_name)}\n\n{status}; {ran}."
+
+
+def _counts_table(result: ScanResult) -> str:
+    active = result.active
+    counts = [sum(f.level == level for f in active) for level in LEVELS]
+    counts += [len(result.findings) - len(active), len(result.rule_failures), len(result.input_failures)]
+    return "\n".join(_table(_COUNT_HEADINGS, [[str(n) for n in counts]], align="---:"))
+
+
+def _failures(result: ScanResult, max_rows: int) -> str:
+    """Rule and input failures, in plain sight: the findings above may be missing some."""
+    if result.complete:
+        return ""
+    items = [_rule_failure(f) for f in sorted(result.rule_failures, key=lambda f: (f.rule_id, f.reason))]
+    items += [_input_failure(f) for f in sorted(result.input_failures, key=input_failure_key)]
+    lines = [
+        "### :no_entry: Scan failures",
+        "",
+        "The scan could not run every rule or read every input: findings may be missing.",
+        "",
+        *_capped(items, max_rows),
+    ]
+    return "\n".join(lines)
+
+
+def _rule_failure(failure: RuleFailure) -> str:
+    return f"- **Rule failed** {code(failure.rule_id)}: {escape(failure.reason)}"
+
+
+def _input_failure(failure: InputFailure) -> str:
+    place = where(Source(failure.file, failure.line, failure.entry)) if failure.file else "<input>"
+    return f"- **Input failed** {code(place)}: {escape(failure.message)}"
+
+
+def _capped(items: list[str], limit: int) -> list[str]:
+    """At most ``limit`` list items, then one saying how many were left out."""
+    extra = len(items) - limit
+    return items[:limit] + ([f"- … and {extra} more"] if extra > 0 else [])
+
+
+def _location(source: Source | None) -> str:
+    return code(where(source)) if source else "_no location_"
+
+
+def _rule_label(rule_id: str, rules: dict[str, Rule]) -> str:
+    rule = rules.get(rule_id)
+    return f"{code(rule_id)} {escape(rule.name)}" if rule else code(rule_id)
+
+
+def _findings_table(shown: list[Finding], rules: dict[str, Rule], hidden: int) -> str:
+    if not shown:
+        return ""
+    rows = [
+        [
+            f"{_ICONS.get(f.level, '')} {escape(f.level)}".strip(),
+            _rule_label(f.rule_id, rules),
+            _location(f.source),
+            escape(f.environment or ""),
+            escape(f.message.strip()),
+        ]
+        for f in shown
+    ]
+    lines = ["### Findings", "", *_table(_FINDING_HEADINGS, rows)]
+    if hidden:
+        lines += ["", f"_{_plural(hidden, 'more finding')} in the SARIF report._"]
+    return "\n".join(lines)
+
+
+def _by_rule(shown: list[Finding], ordered: list[Finding], rules: dict[str, Rule]) -> str:
+    """One collapsed section per rule that fired, listing the findings the table shows."""
+    totals: dict[str, int] = {}
+    for finding in ordered:
+        totals[finding.rule_id] = totals.get(finding.rule_id, 0) + 1
+    sections = ["### Findings by rule"] if totals else []
+    for rule_id in sorted(totals):
+        listed = sorted((f for f in shown if f.rule_id == rule_id), key=Finding.sort_key)
+        sections.append(_rule_section(rule_id, rules.get(rule_id), listed, totals[rule_id]))
+    return "\n\n".join(sections)
+
+
+def _rule_section(rule_id: str, rule: Rule | None, listed: list[Finding], total: int) -> str:
+    title = f"<b>{html.escape(rule_id)}</b>"
+    if rule is not None:
+        title += f" {html.escape(rule.name)}: {html.escape(rule.title)}"
+    title += f" ({_plural(total, 'finding')})"
+    body = [_finding_item(f) for f in listed]
+    if total > len(listed):
+        body.append(f"- … {_plural(total - len(listed), 'more finding')} in the SARIF report")
+    return _details(title, body)
+
+
+def _finding_item(finding: Finding) -> str:
+    env = f" \\[{escape(finding.environment)}\\]" if finding.environment else ""
+    return f"- {escape(finding.level)} {_location(finding.source)}{env}: {escape(finding.message.strip())}"
+
+
+def _skipped(skipped: list[tuple[str, str]], max_rows: int) -> str:
+    if not skipped:
+        return ""
+    items = [f"- {code(rule_id)}: {escape(reason)}" for rule_id, reason in sorted(skipped)]
+    rule_count = len({rule_id for rule_id, _ in skipped})
+    return _details(f"Skipped rules ({rule_count})", _capped(items, max_rows))
