@@ -88,3 +88,16 @@ def test_example_readme_shows_real_findings():
     assert "make demo" in readme and "make test" in readme
     assert "PPK201" in readme and "TechUser_Sharepoint_PRD" in readme
     assert (EXAMPLE / "README.md").is_file()
+
+
+def test_readme_lists_every_builtin_rule(cli):
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for line in cli("rules", "--no-plugins").out.splitlines():
+        rule_id, level, name = line.split()[:3]
+        assert f"| [{rule_id}](rules/{rule_id}-{name}/README.md) | {level} | `{name}` |" in readme, rule_id
+
+
+def test_example_readme_shows_the_current_output(cli):
+    """The example's README pastes the real report: it must not drift from what the scan says."""
+    run = cli("scan", "--config", CONFIG, cwd=REPO)
+    assert run.out.strip() in (EXAMPLE / "README.md").read_text(encoding="utf-8")

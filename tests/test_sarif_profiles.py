@@ -10,6 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
@@ -182,6 +183,8 @@ def test_validator_accepts_example_and_corpus_for_all_kinds(cli, tmp_path, monke
     path = tmp_path / f"{target}.sarif"
     path.write_text(json.dumps(log), encoding="utf-8")
     assert log["runs"][0]["automationDetails"]["id"].startswith("azuredevops/pipeline/build/contoso/")
+    schema = json.loads((REPO / "tests" / "data" / "sarif-2.1.0.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(log)
     _validate(path)
     for name in PIPELINE_ENV:
         monkeypatch.delenv(name)
