@@ -37,7 +37,7 @@ _COUNT_HEADINGS = ("Errors", "Warnings", "Notes", "Waived", "Rule failures", "In
 _FINDING_HEADINGS = ("Level", "Rule", "Location", "Environment", "Message")
 
 # ASCII punctuation that starts or ends inline markdown, HTML, GitHub math or a table cell
-# anywhere in a line.  Characters meaningful only at the start of a line (#, -, +, >, 1.) need
+# anywhere in a line.  Characters meaningful only at the start of a line (#, -, +, 1.) need
 # no escape: escaped text never starts a line here.
 _SPECIAL = re.compile(r"([\\`*_~\[\]<>&|$])")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
