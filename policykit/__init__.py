@@ -14,12 +14,23 @@ __version__ = "0.1.0"
 #: Marks a function as a PolicyKit hook implementation in a plugin.
 hookimpl = pluggy.HookimplMarker("policykit")
 
-from .errors import InputError, PolicyError, PolicyKitError, RuleError, UsageError  # noqa: E402
-from .models import Finding, Rule, ScanResult, Source  # noqa: E402
-from .scanner import Estate, build, scan  # noqa: E402
+from .errors import InputError, PolicyError, PolicyKitError, RuleError, UsageError
+from .models import Finding, Rule, ScanResult, Source
+from .scanner import Estate, build, scan
 
 __all__ = [
-    "__version__", "hookimpl", "scan", "build", "Estate",
-    "Finding", "Rule", "ScanResult", "Source",
-    "PolicyKitError", "InputError", "PolicyError", "RuleError", "UsageError",
+    "Estate",
+    "Finding",
+    "InputError",
+    "PolicyError",
+    "PolicyKitError",
+    "Rule",
+    "RuleError",
+    "ScanResult",
+    "Source",
+    "UsageError",
+    "__version__",
+    "build",
+    "hookimpl",
+    "scan",
 ]

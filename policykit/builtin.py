@@ -6,12 +6,12 @@ from importlib import resources
 from pathlib import Path
 
 from . import hookimpl
+from .errors import InputError
 from .loaders.environment_export import load_export
 from .loaders.settings import load_settings
 from .loaders.snapshot import load_snapshot
 from .loaders.solution import load_solution
 from .rulepack import load_rule_dir
-from .errors import InputError
 
 
 def builtin_rules_dir() -> Path:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(name: str) -> Any:
     return json.loads(resources.files("policykit").joinpath("data").joinpath(name).read_text(encoding="utf-8"))
 

@@ -11,8 +11,8 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import jmespath
 from jmespath.exceptions import JMESPathError
@@ -21,7 +21,14 @@ from . import __version__
 from .errors import PolicyKitError, UsageError
 from .loaders.files import Limits
 from .models import LEVELS, ScanResult
-from .scanner import Estate, EnvironmentSpec, build, discover_solutions, load_estate, scan
+from .scanner import (
+    EnvironmentSpec,
+    Estate,
+    build,
+    discover_solutions,
+    load_estate,
+    scan,
+)
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 INFORMATION_URI = "https://github.com/policykit/power-policykit"
@@ -119,7 +126,7 @@ def estate_from_args(args: argparse.Namespace) -> Estate:
         estate = load_estate(config)
     else:
         estate = Estate(name=Path(args.paths[0]).resolve().name if len(args.paths) == 1 else "estate")
-    for p in args.paths if args.config else args.paths:
+    for p in args.paths:
         path = Path(p)
         if not path.exists():
             raise UsageError(f"path not found: {p}")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import string
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import jmespath
 from jmespath.exceptions import JMESPathError

@@ -41,7 +41,7 @@ class InputError(PolicyKitError):
         self.line = line
         self.entry = entry
 
-    def located(self, file: str | None = None, entry: str | None = None) -> "InputError":
+    def located(self, file: str | None = None, entry: str | None = None) -> InputError:
         """Fill in the file (and zip entry) when the raiser did not know them."""
         if self.file is None and file is not None:
             self.file = file

@@ -73,7 +73,13 @@ def redact(value: Any) -> str:
 
 
 class BaseFunctions(jfunctions.Functions):
-    parameters: dict[str, Any] = {}
+    """The engine sets ``parameters`` on each instance before running a rule's query."""
+
+    parameters: dict[str, Any]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parameters = {}
 
     @jfunctions.signature({"types": ["string"]})
     def _func_param(self, name: str) -> Any:

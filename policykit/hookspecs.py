@@ -21,7 +21,7 @@ _hookspec = pluggy.HookspecMarker("policykit")
 
 
 @_hookspec
-def policykit_rules() -> "list[Rule]":
+def policykit_rules() -> list[Rule]:
     """Contribute rules.
 
     :return: a list of :class:`policykit.models.Rule`; rule ids must be unique across plugins.
@@ -30,7 +30,7 @@ def policykit_rules() -> "list[Rule]":
 
 
 @_hookspec
-def policykit_jmespath_functions() -> "type | None":
+def policykit_jmespath_functions() -> type | None:
     """Contribute JMESPath functions usable in every rule's query.
 
     :return: a subclass of ``jmespath.functions.Functions`` whose ``_func_<name>`` methods are
@@ -40,7 +40,7 @@ def policykit_jmespath_functions() -> "type | None":
 
 
 @_hookspec(firstresult=True)
-def policykit_load_input(path: Path, display: str, kind: str) -> "dict | None":
+def policykit_load_input(path: Path, display: str, kind: str) -> dict | None:
     """Load one input file or folder into plain data.
 
     Stops at the first non-None result, so a plugin can read a format the built-in loaders do
@@ -55,7 +55,7 @@ def policykit_load_input(path: Path, display: str, kind: str) -> "dict | None":
 
 
 @_hookspec
-def policykit_enrich_document(document: "dict[str, Any]", policy: "Policy") -> None:
+def policykit_enrich_document(document: dict[str, Any], policy: Policy) -> None:
     """Add facts to the normalized document after the joins and before the rules run.
 
     :param document: the normalized document; change it in place, keeping plain JSON values.

@@ -18,7 +18,7 @@ class Source:
     entry: str | None = None  # the entry inside a zip, when ``file`` is a zip
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> "Source | None":
+    def from_dict(cls, d: dict[str, Any] | None) -> Source | None:
         if not isinstance(d, dict) or not d.get("file"):
             return None
         line = d.get("line")

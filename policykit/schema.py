@@ -6,7 +6,8 @@ Errors name the key and its line, because these files are edited by hand and a t
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .errors import PolicyError
 from .parsing import Parsed

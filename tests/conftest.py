@@ -12,6 +12,38 @@ from policykit.cli import main
 REPO = Path(__file__).resolve().parent.parent
 RULES = REPO / "rules"
 EXAMPLE = REPO / "examples" / "lunch-order"
+#: The public corpus: $POLICYKIT_CORPUS, default ../shared/corpus beside the repository.
+CORPUS = Path(os.environ.get("POLICYKIT_CORPUS") or REPO.parent / "shared" / "corpus")
+MANIFEST = CORPUS / "MANIFEST.json"
+needs_corpus = pytest.mark.skipif(not MANIFEST.is_file(), reason=f"corpus not found at {CORPUS} (set POLICYKIT_CORPUS)")
+
+
+def corpus_estate(legacy_packages: bool = False):
+    """Every solution and settings file of the corpus in one estate, one environment per settings file."""
+    import json
+
+    from policykit.scanner import EnvironmentSpec, Estate
+    manifest = json.loads(MANIFEST.read_text(encoding="utf-8"))
+    entries = manifest["solutions"] + manifest["extracted_solutions"]
+    if legacy_packages:
+        entries += [e for e in manifest["non_solution_packages"] if "legacy" in e["kind"]]
+    return Estate(
+        name="corpus",
+        solutions=[CORPUS / e["path"] for e in entries],
+        environments=[EnvironmentSpec(name=f"S{i}", settings=[CORPUS / s["path"]])
+                      for i, s in enumerate(manifest["deployment_settings"])],
+    )
+
+
+def require_validator() -> None:
+    """Microsoft's SARIF validator must be installed (`make test` does); skipping needs a choice."""
+    import sarif_validator
+    try:
+        sarif_validator.find_binary()
+    except sarif_validator.ValidatorMissing as exc:
+        if os.environ.get("POLICYKIT_SKIP_SARIF_VALIDATOR") == "1":
+            pytest.skip(str(exc))
+        pytest.fail(f"{exc} (set POLICYKIT_SKIP_SARIF_VALIDATOR=1 to skip)")
 
 
 class Run:

@@ -16,14 +16,15 @@ import json
 import re
 import shlex
 import shutil
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 import pytest
 import yaml
-
 from conftest import EXAMPLE, REPO
+
 from policykit.cli import make_parser
 
 GITHUB = REPO / "docs" / "ci" / "github-actions.yml"

@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import RULES
 
 ORDERS = RULES / "_fixtures" / "solutions" / "Orders"

@@ -4,18 +4,14 @@ the ground truth in MANIFEST.json. Corpus location: $POLICYKIT_CORPUS, default .
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
-from pathlib import Path
 
 import pytest
+from conftest import CORPUS, MANIFEST, corpus_estate, needs_corpus
 
-from conftest import REPO
-from policykit.scanner import Estate, EnvironmentSpec, build
+from policykit.scanner import Estate, build
 
-CORPUS = Path(os.environ.get("POLICYKIT_CORPUS") or REPO.parent / "shared" / "corpus")
-MANIFEST = CORPUS / "MANIFEST.json"
-pytestmark = pytest.mark.skipif(not MANIFEST.is_file(), reason=f"corpus not found at {CORPUS} (set POLICYKIT_CORPUS)")
+pytestmark = needs_corpus
 
 
 @pytest.fixture(scope="module")
@@ -24,15 +20,8 @@ def manifest() -> dict:
 
 
 @pytest.fixture(scope="module")
-def corpus_document(manifest):
-    entries = manifest["solutions"] + manifest["extracted_solutions"]
-    estate = Estate(
-        name="corpus",
-        solutions=[CORPUS / e["path"] for e in entries],
-        environments=[EnvironmentSpec(name=f"S{i}", settings=[CORPUS / s["path"]])
-                      for i, s in enumerate(manifest["deployment_settings"])],
-    )
-    built = build(estate, entry_points=False)
+def corpus_document():
+    built = build(corpus_estate(), entry_points=False)
     return built.document, built.input_failures, built.inputs
 
 

@@ -14,23 +14,20 @@ could show. Corpus location: $POLICYKIT_CORPUS, default ../shared/corpus.
 from __future__ import annotations
 
 import json
-import os
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
+from conftest import CORPUS, corpus_estate, needs_corpus
 
-from conftest import REPO
 from policykit import __version__
 from policykit.models import Finding
 from policykit.reporters.sarif import to_sarif
 from policykit.reporters.text import to_text
-from policykit.scanner import EnvironmentSpec, Estate, scan
+from policykit.scanner import scan
 
-CORPUS = Path(os.environ.get("POLICYKIT_CORPUS") or REPO.parent / "shared" / "corpus")
-MANIFEST = CORPUS / "MANIFEST.json"
-pytestmark = pytest.mark.skipif(not MANIFEST.is_file(), reason=f"corpus not found at {CORPUS} (set POLICYKIT_CORPUS)")
+pytestmark = needs_corpus
 
 TERM_BUDDY = "pnp__powerplatform-samples/samples/term-buddy"
 SITE_ASSISTANT = "pnp__powerplatform-samples/samples/sharepoint-site-assistant"
@@ -118,15 +115,7 @@ def secrets() -> dict[str, dict[str, Hidden]]:
 
 @pytest.fixture(scope="module")
 def result():
-    manifest = json.loads(MANIFEST.read_text(encoding="utf-8"))
-    entries = manifest["solutions"] + manifest["extracted_solutions"] + [
-        e for e in manifest["non_solution_packages"] if "legacy" in e["kind"]]
-    estate = Estate(
-        name="corpus",
-        solutions=[CORPUS / e["path"] for e in entries],
-        environments=[EnvironmentSpec(name=f"S{i}", settings=[CORPUS / s["path"]])
-                      for i, s in enumerate(manifest["deployment_settings"])],
-    )
+    estate = corpus_estate(legacy_packages=True)
     scanned = scan(estate, entry_points=False)
     assert not scanned.input_failures, [(f.file, f.entry, f.message) for f in scanned.input_failures]
     assert not scanned.rule_failures, scanned.rule_failures

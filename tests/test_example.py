@@ -8,9 +8,8 @@ import os
 
 import jsonschema
 import pytest
-
 import sarif_validator
-from conftest import EXAMPLE, REPO
+from conftest import EXAMPLE, REPO, require_validator
 
 CONFIG = "examples/lunch-order/policykit.yaml"
 
@@ -42,12 +41,7 @@ def test_example_findings(cli):
 
 
 def test_example_sarif_passes_the_official_validator(sarif_text, tmp_path):
-    try:
-        sarif_validator.find_binary()
-    except sarif_validator.ValidatorMissing as exc:
-        if os.environ.get("POLICYKIT_SKIP_SARIF_VALIDATOR") == "1":
-            pytest.skip(str(exc))
-        raise
+    require_validator()
     path = tmp_path / "lunch-order.sarif"
     path.write_text(sarif_text, encoding="utf-8")
     for kind in ("Sarif", "Ghas"):

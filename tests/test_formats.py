@@ -16,13 +16,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from conftest import RULES
+from test_sarif import make_rules, make_scan, render
+
 from policykit.models import Finding, Rule, ScanResult, Source
 from policykit.reporters.jsonlines import to_json_lines
 from policykit.reporters.markdown import MAX_ROWS, code, escape, to_markdown
 from policykit.reporters.sarif import fingerprint
-from test_sarif import make_rules, make_scan, render
 
 ORDERS = RULES / "_fixtures" / "solutions" / "Orders"
 PPK101_FIRES = RULES / "PPK101-connection-reference-personal-account" / "fixtures" / "fires"

@@ -8,13 +8,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from conftest import RULES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from conftest import RULES
 from policykit.errors import PolicyKitError
-from policykit.scanner import Estate, EnvironmentSpec, scan
+from policykit.scanner import EnvironmentSpec, Estate, scan
 
 ORDERS = RULES / "_fixtures" / "solutions" / "Orders"
 FLOW = next((ORDERS / "Workflows").glob("*.json"))

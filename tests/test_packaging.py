@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO, RULES
 
 import policykit
-from conftest import REPO, RULES
 from policykit.builtin import builtin_rules_dir
 from policykit.policy import default_policy_text
 

@@ -8,8 +8,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, RULES
+
 from policykit import hookimpl, hookspecs
 from policykit.engine import functions_class, run_rules
 from policykit.models import Rule

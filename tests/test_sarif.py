@@ -15,23 +15,31 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import attr
 import jsonschema
 import pytest
 import sarif_om as om
 
-from policykit.models import Finding, InputFailure, Rule, RuleFailure, ScanResult, Source
+from policykit.models import (
+    Finding,
+    InputFailure,
+    Rule,
+    RuleFailure,
+    ScanResult,
+    Source,
+)
 from policykit.reporters import sarif as sarif_reporter
 from policykit.reporters import to_sarif, to_text
 from policykit.reporters.sarif import AzurePipeline
 
 sys.path.insert(0, str(Path(__file__).parent))
-import sarif_validator  # noqa: E402  (a helper module beside the tests)
+import sarif_validator
+from conftest import require_validator
 
 SCHEMA_PATH = Path(__file__).parent / "data" / "sarif-2.1.0.json"
 HELP_BASE = "https://github.com/contoso/policykit/blob/main/docs/rules/"
@@ -143,12 +151,7 @@ def run(log: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def validate(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], list[dict[str, Any]]]:
     """Validate a rendered log with one rule kind; a missing validator fails the test."""
-    try:
-        sarif_validator.find_binary()
-    except sarif_validator.ValidatorMissing as exc:
-        if os.environ.get("POLICYKIT_SKIP_SARIF_VALIDATOR") == "1":
-            pytest.skip(str(exc))
-        pytest.fail(f"{exc} (set POLICYKIT_SKIP_SARIF_VALIDATOR=1 to skip)")
+    require_validator()
     folder = tmp_path_factory.mktemp("sarif with space")  # paths with spaces must work too
 
     def run_validator(text: str, kind: str) -> list[dict[str, Any]]:

@@ -6,22 +6,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 
 import jsonschema
 import pytest
-import yaml
-
 import sarif_validator
-from conftest import REPO, RULES
+import yaml
+from conftest import CORPUS, REPO, RULES, require_validator
+
 from policykit.models import Finding, Rule, ScanResult, Source
 from policykit.reporters.linehash import line_hashes
 from policykit.reporters.sarif import to_sarif
 
 CONFIG = "examples/lunch-order/policykit.yaml"
-CORPUS = Path(os.environ.get("POLICYKIT_CORPUS") or REPO.parent / "shared" / "corpus")
 PIPELINE_ENV = {
     "TF_BUILD": "True", "SYSTEM_COLLECTIONURI": "https://dev.azure.com/contoso/",
     "SYSTEM_TEAMPROJECT": "PowerPlatform", "SYSTEM_DEFINITIONID": "42", "BUILD_DEFINITIONNAME": "policykit",
@@ -161,12 +159,7 @@ def test_results_are_capped_keeping_the_most_severe():
 # --------------------------------------------------------------------------- the official validator
 
 def _validate(path: Path, kinds=("Sarif", "Ghas", "GHAzDO")) -> None:
-    try:
-        sarif_validator.find_binary()
-    except sarif_validator.ValidatorMissing as exc:
-        if os.environ.get("POLICYKIT_SKIP_SARIF_VALIDATOR") == "1":
-            pytest.skip(str(exc))
-        raise
+    require_validator()
     for kind in kinds:
         bad = sarif_validator.failures(sarif_validator.validate(path, kind), kind)
         assert not bad, f"{kind}:\n" + sarif_validator.describe(bad)

@@ -18,8 +18,9 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import InputError
 from ..parsing import Parsed, parse_by_suffix
@@ -85,7 +86,7 @@ class Doc:
         self._text: list[str] | None = None
 
     @classmethod
-    def read(cls, path: Path, file: str) -> "Doc":
+    def read(cls, path: Path, file: str) -> Doc:
         """Read and parse ``path`` (YAML for ``.yaml``/``.yml``, JSON otherwise)."""
         data = read_limited(path, file)
         return cls(parse_by_suffix(data, path.name, file), file, data)

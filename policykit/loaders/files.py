@@ -8,13 +8,13 @@ the entry inside it, or the file in the folder).
 from __future__ import annotations
 
 import contextvars
-import io
 import hashlib
+import io
 import stat
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterator
 
 from ..errors import InputError
 

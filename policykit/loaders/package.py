@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..parsing import parse_json
-from .files import DEFAULT_LIMITS, Limits, ZipTree
+from .files import Limits, ZipTree
 from .flows import analyse_flow
 
 

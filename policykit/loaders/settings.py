@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..parsing import parse_json
-from .files import DEFAULT_LIMITS, Limits, read_file
+from .files import Limits, read_file
 from .flows import api_name
 
 #: Tokens a release pipeline replaces at deployment time: not values, not secrets.

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from lxml import etree
 
 from ..errors import InputError
 from ..parsing import parse_json, parse_xml
-from .files import DEFAULT_LIMITS, DirTree, FileTree, Limits, ZipTree
+from .files import DirTree, FileTree, Limits, ZipTree
 from .flows import analyse_flow, api_name
 
 #: Role privilege depth by name, in increasing reach.
@@ -217,14 +218,20 @@ def _workflow(el: etree._Element, tree: FileTree, meta_name: str) -> dict:
     return flow
 
 
-def _workflows(custom, tree: FileTree, cname: str) -> list[dict]:
-    flows = [_workflow(el, tree, cname) for el in _children(_child(custom, "Workflows"), "Workflow")]
-    for name in tree.under("Workflows"):
-        if name.lower().endswith(".data.xml"):
+def _components(custom, tree: FileTree, cname: str, tag: str, section: str, suffix: str, build) -> list[dict]:
+    """A component type from both places exports keep it: inline in customizations.xml (zip)
+    under ``<section><tag>``, and one file per component under ``section/`` (unpacked)."""
+    found = [build(el, tree, cname) for el in _children(_child(custom, section), tag)]
+    for name in tree.under(section):
+        if name.lower().endswith(suffix):
             root = _xml(tree, name)
-            if etree.QName(root).localname == "Workflow":
-                flows.append(_workflow(root, tree, name))
-    return flows
+            if etree.QName(root).localname == tag:
+                found.append(build(root, tree, name))
+    return found
+
+
+def _workflows(custom, tree: FileTree, cname: str) -> list[dict]:
+    return _components(custom, tree, cname, "Workflow", "Workflows", ".data.xml", _workflow)
 
 
 def _canvas_app(el: etree._Element, tree: FileTree, name: str) -> dict:
@@ -253,37 +260,25 @@ def _canvas_app(el: etree._Element, tree: FileTree, name: str) -> dict:
 
 
 def _canvas_apps(custom, tree: FileTree, cname: str) -> list[dict]:
-    apps = [_canvas_app(el, tree, cname) for el in _children(_child(custom, "CanvasApps"), "CanvasApp")]
-    for name in tree.under("CanvasApps"):
-        if name.lower().endswith(".meta.xml"):
-            root = _xml(tree, name)
-            if etree.QName(root).localname == "CanvasApp":
-                apps.append(_canvas_app(root, tree, name))
-    return apps
+    return _components(custom, tree, cname, "CanvasApp", "CanvasApps", ".meta.xml", _canvas_app)
+
+
+def _entity(el: etree._Element, tree: FileTree, name: str) -> dict:
+    info = _child(_child(el, "EntityInfo"), "entity")
+    logical = (info.get("Name") if info is not None else None) or _text(el, "Name") or ""
+    return {"name": logical.lower(), "source": tree.source(name, el.sourceline)}
+
+
+def _app_module(el: etree._Element, tree: FileTree, name: str) -> dict:
+    return {"name": _text(el, "UniqueName") or "", "source": tree.source(name, el.sourceline)}
 
 
 def _entities(custom, tree: FileTree, cname: str) -> list[dict]:
-    def entity(el, name):
-        info = _child(_child(el, "EntityInfo"), "entity")
-        logical = (info.get("Name") if info is not None else None) or _text(el, "Name") or ""
-        return {"name": logical.lower(), "source": tree.source(name, el.sourceline)}
-
-    out = [entity(el, cname) for el in _children(_child(custom, "Entities"), "Entity")]
-    for name in tree.under("Entities"):
-        if name.lower().endswith("/entity.xml"):
-            root = _xml(tree, name)
-            out.append(entity(root, name))
-    return out
+    return _components(custom, tree, cname, "Entity", "Entities", "/entity.xml", _entity)
 
 
 def _app_modules(custom, tree: FileTree, cname: str) -> list[dict]:
-    out = [{"name": _text(el, "UniqueName") or "", "source": tree.source(cname, el.sourceline)}
-           for el in _children(_child(custom, "AppModules"), "AppModule")]
-    for name in tree.under("AppModules"):
-        if name.lower().endswith("/appmodule.xml"):
-            root = _xml(tree, name)
-            out.append({"name": _text(root, "UniqueName") or "", "source": tree.source(name, root.sourceline)})
-    return out
+    return _components(custom, tree, cname, "AppModule", "AppModules", "/appmodule.xml", _app_module)
 
 
 def _environment_variables(tree: FileTree) -> list[dict]:

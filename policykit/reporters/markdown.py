@@ -23,9 +23,17 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
-from ..models import LEVELS, Finding, InputFailure, Rule, RuleFailure, ScanResult, Source
+from ..models import (
+    LEVELS,
+    Finding,
+    InputFailure,
+    Rule,
+    RuleFailure,
+    ScanResult,
+    Source,
+)
 from .sarif import input_failure_key
 from .text import where
 

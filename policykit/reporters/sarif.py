@@ -40,15 +40,24 @@ import hashlib
 import json
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote, urlparse
 
 import attr
 import sarif_om as om
 
-from ..models import LEVELS, Finding, InputFailure, Rule, RuleFailure, ScanResult, Source
+from ..models import (
+    LEVELS,
+    Finding,
+    InputFailure,
+    Rule,
+    RuleFailure,
+    ScanResult,
+    Source,
+)
 from .linehash import file_line_hashes
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -103,7 +112,7 @@ class AzurePipeline:
     build_id: int
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "AzurePipeline | None":
+    def from_env(cls, env: Mapping[str, str]) -> AzurePipeline | None:
         """Read Azure Pipelines' predefined variables; ``None`` outside a pipeline or when any
         value is missing or malformed (GHAzDO would reject the run anyway)."""
         if env.get("TF_BUILD", "").lower() != "true":
@@ -194,7 +203,7 @@ def to_sarif(
 
 def fingerprint(rule_id: str, key: str) -> str:
     """The stable identity of a finding: rule and logical key, never a line number."""
-    return hashlib.sha256(f"{rule_id}\0{key}".encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(f"{rule_id}\0{key}".encode()).hexdigest()[:32]
 
 
 # --------------------------------------------------------------------------- serialization

@@ -8,7 +8,7 @@ Output is deterministic: the same scan gives the same text.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..models import LEVELS, Finding, InputFailure, ScanResult, Source
 from .sarif import input_failure_key
