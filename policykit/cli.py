@@ -178,12 +178,15 @@ def exit_code(result: ScanResult, fail_on: str) -> int:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from .reporters.sarif import AzurePipeline, to_sarif
+    from .reporters.sarif import MAX_RESULTS, AzurePipeline, to_sarif
     from .reporters.text import summary, to_text
     if args.evidence and args.format != "sarif":
         raise UsageError("--evidence applies to --format sarif")
     result = scan(estate_from_args(args), plugins=args.plugin, entry_points=not args.no_plugins)
     if args.format == "sarif":
+        if len(result.findings if args.evidence else result.active) > MAX_RESULTS:
+            sys.stderr.write(f"policykit: warning: more than {MAX_RESULTS} findings; the SARIF keeps the "
+                             f"{MAX_RESULTS} most severe (GitHub's limit per run)\n")
         text = to_sarif(result, tool_version=__version__, information_uri=INFORMATION_URI,
                         help_uri_base=args.help_uri_base, category=args.category,
                         azure_pipeline=AzurePipeline.from_env(os.environ), source_root=Path.cwd(),

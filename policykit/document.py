@@ -377,8 +377,7 @@ def _environment(inp: EnvironmentInput, solutions: list[dict], policy: Policy, c
         conn = conn_by_id.get((b["connection_id"] or "").lower())
         if conn is not None:
             conn["references"].append(b["key"])
-            if b["solution"] not in conn["solutions"]:
-                conn["solutions"].append(b["solution"])
+            conn["solutions"].append(b["solution"])
 
     flows = _flows(name, raw, deployed, index, users)
     roles = _environment_roles(name, raw, users, roles_by_id)
@@ -409,7 +408,7 @@ def _environment(inp: EnvironmentInput, solutions: list[dict], policy: Policy, c
         "source": raw.get("source") or inp.source or (inp.settings[0]["source"] if inp.settings else None),
     }
     for c in connections:
-        c["solutions"].sort()
+        c["solutions"] = sorted(set(c["solutions"]))
         c["references"].sort()
     env["accounts"] = _accounts(env)
     return env
@@ -418,11 +417,14 @@ def _environment(inp: EnvironmentInput, solutions: list[dict], policy: Policy, c
 def _environment_roles(env: str, raw: dict, users: list[dict], roles_by_id: dict[str, dict]) -> list[dict]:
     """Environment roles with privileges in the solution-role shape and who holds each."""
     holders: dict[str, list[dict]] = defaultdict(list)
+    seen: set[tuple[str, str, str]] = set()
     for user in users:
         for ref in user["roles"]:
-            entry = {"key": user["key"], "name": user["name"], "kind": user["kind"], "via": ref["via"]}
-            if entry not in holders[ref["id"] or ref["name"]]:
-                holders[ref["id"] or ref["name"]].append(entry)
+            role_key = ref["id"] or ref["name"]
+            if (role_key, user["key"], ref["via"]) not in seen:
+                seen.add((role_key, user["key"], ref["via"]))
+                holders[role_key].append({"key": user["key"], "name": user["name"], "kind": user["kind"],
+                                          "via": ref["via"]})
     out = []
     for r in raw.get("roles") or []:
         rid = _norm(r.get("id"))
@@ -603,7 +605,8 @@ def _custom_roles(solutions: list[dict], envs: list[dict]) -> list[dict]:
     (an environment role that a deployed scanned solution ships is that solution's role)."""
     out = [r for s in solutions for r in s["roles"]]
     for env in envs:
-        shipped = {r["name"] for s in solutions if s["unique_name"] in env["solutions"] for r in s["roles"]}
+        deployed = set(env["solutions"])
+        shipped = {r["name"] for s in solutions if s["unique_name"] in deployed for r in s["roles"]}
         out += [r for r in env["roles"] if r["custom"] and r["privileges"] is not None and r["name"] not in shipped]
     return out
 

@@ -137,3 +137,14 @@ def test_whole_corpus_scan_has_no_rule_errors(cli):
     run = cli("scan", CORPUS, "--fail-on", "never", "--format", "text")
     assert run.code == 0, run.err
     assert "0 rule failures; 0 input failures" in run.out
+
+
+def test_pac_solution_clone_layout_is_read_through_its_cdsproj():
+    """`pac solution clone` puts a .cdsproj beside the tree it names in <SolutionRootPath>."""
+    projects = sorted(CORPUS.rglob("*.cdsproj"))
+    assert projects
+    for project in projects:
+        via_project = build(Estate(solutions=[project.parent]), entry_points=False)
+        assert not via_project.input_failures, via_project.input_failures
+        (solution,) = via_project.document["solutions"]
+        assert solution["form"] in ("unpacked", "extracted") and solution["unique_name"]

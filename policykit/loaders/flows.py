@@ -141,7 +141,8 @@ def analyse_flow(parsed: Parsed, source: dict) -> dict[str, Any]:
             # ApiConnection actions address @parameters('$connections')['<key>']: that is still a
             # connection reference when <key> is a connectionReferences key (its entry is judged below).
             key = _LEGACY_KEY.search(legacy_name)
-            if not key or key.group(1) not in ref_by_key:
+            ref = ref_by_key.get(key.group(1)) if key else None
+            if ref is None or ref["logical_name"] is None:
                 bypasses.append({"operation": name, "connector": connector, "how": "legacy $connections parameter",
                                  "source": info["source"]})
         elif connection_name is not None:
