@@ -17,23 +17,17 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import catalog
+from .catalog import Catalogs, premium_reasons
+from .identities import (
+    Identities,
+    account_user,
+    environment_users,
+    norm_id,
+    role_ref,
+)
 from .policy import Policy
 
 SCHEMA_VERSION = 1
-
-#: Built-in role template ids (power-platform.md §4).
-ROLE_TEMPLATES = {
-    "627090ff-40a3-4053-8790-584edc5be201": "System Administrator",
-    "119f245c-3cc8-4b62-b31c-d1a046ced15d": "System Customizer",
-    "236750cd-45ae-4939-ab12-b24b920ced93": "Basic User",
-    "2d101bb3-5ced-4122-83f1-94d5efde4e3b": "Support User",
-    "d892cc0b-28c7-4e88-bd92-72f2c366baed": "Delegate",
-}
-ENVIRONMENT_MAKER_ROOT = "d58407f2-48d5-e711-a82c-000d3a37c848"
-NAME_ONLY_BUILTINS = {"Service Reader", "Service Writer", "Environment Maker"}
-#: Service plan states that grant the plan's rights.
-ENABLED_PLAN_STATES = {"success", "pendingprovisioning", "pendingactivation"}
 
 
 @dataclass
@@ -45,53 +39,6 @@ class EnvironmentInput:
     settings: list[dict] = field(default_factory=list)   # from the settings loader
     solutions: list[str] | None = None                   # unique names deployed; None = all scanned
     source: dict | None = None                           # where the estate declares it
-
-
-def _norm(value: Any) -> str | None:
-    return value.strip().strip("{}").lower() if isinstance(value, str) and value.strip() else None
-
-
-# --------------------------------------------------------------------------- catalogs
-
-class Catalogs:
-    """Connector and license catalogs with the policy's overrides applied."""
-
-    def __init__(self, policy: Policy) -> None:
-        self.connectors = catalog.connectors()
-        for name, over in policy.connector_overrides.items():
-            self.connectors[name.lower()] = {**self.connectors.get(name.lower(), {
-                "display_name": name, "tier": "Premium", "custom": False, "service_principal": False,
-                "m365_service": None}), **over}
-        lic = catalog.licenses()
-        for part, over in policy.sku_overrides.items():
-            lic["skus"][part] = {**lic["skus"].get(part, {"sku_id": "", "product": part, "service_plans": []}), **over}
-        self.skus_by_id = {s["sku_id"].lower(): {"sku_part_number": part, **s} for part, s in lic["skus"].items()}
-        self.plan_rights = {**lic["plan_rights"], **policy.plan_rights_overrides}
-
-    def connector(self, api: str | None) -> dict:
-        if not api:
-            return {"display_name": None, "tier": None, "custom": False, "m365_service": None,
-                    "service_principal": False, "known": False}
-        entry = self.connectors.get(api.lower())
-        if entry:
-            return {**entry, "known": True}
-        # Not in the platform catalog: a custom connector (shared_<prefix>-5f<name>-5f<hash>).
-        return {"display_name": api, "tier": "Premium", "custom": True, "m365_service": None,
-                "service_principal": False, "known": False}
-
-
-def _premium(connectors: list[str], uses_http: bool, cats: Catalogs) -> list[str]:
-    """Why a flow needs premium rights (empty list: it does not)."""
-    reasons = []
-    for api in connectors:
-        info = cats.connector(api)
-        if info["custom"]:
-            reasons.append(f"custom connector {api}")
-        elif info["tier"] == "Premium":
-            reasons.append(f"premium connector {info['display_name'] or api}")
-    if uses_http:
-        reasons.append("built-in HTTP")
-    return reasons
 
 
 # --------------------------------------------------------------------------- solutions
@@ -120,7 +67,7 @@ def _solutions(solutions: list[dict], cats: Catalogs) -> list[dict]:
             flow["solution"] = uname
             flow["key"] = f"{uname}/{flow['name'] or flow['id']}"
             flow["is_cloud_flow"] = flow.get("category") == 5
-            reasons = _premium(flow.get("connectors", []), flow.get("uses_http", False), cats) \
+            reasons = premium_reasons(flow.get("connectors", []), flow.get("uses_http", False), cats) \
                 if flow["is_cloud_flow"] else []
             flow["premium"] = bool(reasons)
             flow["premium_reasons"] = reasons
@@ -168,179 +115,13 @@ def _reference_names(solutions: list[dict]) -> list[dict]:
     return [by_name[k] for k in sorted(by_name)]
 
 
-# --------------------------------------------------------------------------- users
-
-class _Identities:
-    """Index of an environment's users by every identifier a connection or flow may carry."""
-
-    def __init__(self) -> None:
-        self.by_id: dict[str, dict] = {}
-
-    def add(self, user: dict, *ids: str | None) -> None:
-        for i in ids:
-            n = i.strip().strip("{}").lower() if isinstance(i, str) and i.strip() else None
-            if n and n not in self.by_id:
-                self.by_id[n] = user
-
-    def get(self, *ids: str | None) -> dict | None:
-        for i in ids:
-            n = i.strip().strip("{}").lower() if isinstance(i, str) and i.strip() else None
-            if n and n in self.by_id:
-                return self.by_id[n]
-        return None
-
-
-def _role_ref(role: dict, roles_by_id: dict[str, dict], via: str) -> dict:
-    rid = _norm(role.get("id"))
-    known = roles_by_id.get(rid or "", {})
-    template = _norm(role.get("template_id")) or _norm(known.get("template_id"))
-    if not template and known.get("parent_root_id"):
-        template = _norm(roles_by_id.get(_norm(known["parent_root_id"]) or "", {}).get("template_id"))
-    name = role.get("name") or known.get("name") or ""
-    builtin = ROLE_TEMPLATES.get(template or "")
-    if not builtin and (rid == ENVIRONMENT_MAKER_ROOT or _norm(known.get("parent_root_id")) == ENVIRONMENT_MAKER_ROOT):
-        builtin = "Environment Maker"
-    if not builtin and name in NAME_ONLY_BUILTINS:
-        builtin = name
-    return {"id": rid, "name": name, "template_id": template, "builtin": builtin, "via": via}
-
-
-def _licenses(graph: dict | None, skus_by_id: dict[str, dict], cats: Catalogs) -> dict:
-    if graph is None:
-        return {"licenses_known": False, "licenses": [], "service_plans": [], "rights": []}
-    parts, plans = set(), set()
-    for lic in graph.get("licenses") or []:
-        sku = skus_by_id.get(_norm(lic.get("sku_id")) or "")
-        if sku is None:
-            continue
-        parts.add(sku["sku_part_number"])
-        disabled = {str(d).lower() for d in lic.get("disabled_plans") or []}
-        for plan in sku["service_plans"]:
-            if (plan.get("id") or "").lower() in disabled or plan["name"].lower() in disabled:
-                continue
-            if (plan.get("status") or "Success").lower() in ENABLED_PLAN_STATES:
-                plans.add(plan["name"])
-    rights = {cats.plan_rights[p] for p in plans if p in cats.plan_rights}
-    return {"licenses_known": True, "licenses": sorted(parts), "service_plans": sorted(plans),
-            "rights": sorted(rights)}
-
-
-def _kind(policy: Policy, *, name: str | None, upn: str | None, application_id: str | None,
-          application_type: int | None, service_principal: bool = False) -> str:
-    if application_id or service_principal:
-        if application_type in (0, 1) or policy.is_platform(name, upn, application_id):
-            return "platform"
-        return "application"
-    if policy.is_platform(name, upn, None):
-        return "platform"
-    if policy.is_technical(upn, name):
-        return "technical"
-    return "person"
-
-
-def _users(env: str, raw: dict, policy: Policy, cats: Catalogs) -> tuple[list[dict], _Identities, dict]:
-    roles_by_id = {_norm(r.get("id")) or "": r for r in raw.get("roles") or []}
-    teams_by_id = {_norm(t.get("id")) or "": t for t in raw.get("teams") or []}
-    skus_by_id = dict(cats.skus_by_id)
-    # A snapshot's SKUs come from the shipped catalog, so the policy's overrides apply to them;
-    # an export's subscribedSkus.json is the tenant's own truth.
-    for sku in (raw.get("skus") or []) if raw.get("format") != "snapshot" else []:
-        skus_by_id[_norm(sku.get("sku_id")) or ""] = {"sku_part_number": sku.get("sku_part_number"),
-                                                       "service_plans": sku.get("service_plans") or []}
-    # The catalog gives plan names only; normalize its entries to the {name, status} shape.
-    for sku_id, sku in list(skus_by_id.items()):
-        sku["service_plans"] = [p if isinstance(p, dict) else {"id": None, "name": p, "status": "Success"}
-                                for p in sku["service_plans"]]
-    graph_by = _Identities()
-    for g in raw.get("graph_users") or []:
-        graph_by.add(g, g.get("id"), g.get("upn"))
-    users, index, used_graph = [], _Identities(), set()
-    for su in raw.get("systemusers") or []:
-        graph = graph_by.get(su.get("aad_object_id"), su.get("domainname"))
-        if graph is not None:
-            used_graph.add(id(graph))
-        roles = [_role_ref(r, roles_by_id, "direct") for r in su.get("roles") or []]
-        teams = []
-        for t in su.get("teams") or []:
-            team = teams_by_id.get(_norm(t.get("id")) or "", t)
-            teams.append(team.get("name") or t.get("name") or "")
-            roles += [_role_ref(r, roles_by_id, f"team:{team.get('name') or ''}") for r in team.get("roles") or []]
-        upn = su.get("domainname") or (graph or {}).get("upn")
-        app_id = _norm(su.get("application_id"))
-        azure_state = su.get("azure_state")
-        user = {
-            "id": _norm(su.get("id")), "name": su.get("fullname") or upn or app_id or "",
-            "upn": upn, "email": su.get("email"), "application_id": app_id,
-            "aad_object_id": _norm(su.get("aad_object_id")) or _norm((graph or {}).get("id")),
-            "kind": _kind(policy, name=su.get("fullname"), upn=upn, application_id=app_id,
-                          application_type=su.get("application_type")),
-            "in_dataverse": True, "in_graph": graph is not None,
-            "disabled": bool(su.get("disabled")) or (graph or {}).get("enabled") is False,
-            "deleted": azure_state in (1, 2),
-            "guest": "#ext#" in (upn or "").lower() or (graph or {}).get("user_type") == "Guest",
-            "access_mode": su.get("access_mode"), "azure_state": azure_state,
-            "roles": roles, "teams": sorted(set(teams)),
-            **_licenses(graph, skus_by_id, cats),
-            "source": su.get("source"),
-        }
-        users.append(user)
-        index.add(user, user["id"], upn, app_id, user["aad_object_id"], su.get("email"))
-    for g in raw.get("graph_users") or []:
-        if id(g) in used_graph:
-            continue
-        upn = g.get("upn")
-        user = {
-            "id": None, "name": g.get("display_name") or upn or "", "upn": upn, "email": None,
-            "application_id": None, "aad_object_id": _norm(g.get("id")),
-            "kind": _kind(policy, name=g.get("display_name"), upn=upn, application_id=None, application_type=None),
-            "in_dataverse": False, "in_graph": True,
-            "disabled": g.get("enabled") is False, "deleted": False,
-            "guest": "#ext#" in (upn or "").lower() or g.get("user_type") == "Guest",
-            "access_mode": None, "azure_state": None, "roles": [], "teams": [],
-            **_licenses(g, skus_by_id, cats), "source": g.get("source"),
-        }
-        users.append(user)
-        index.add(user, upn, user["aad_object_id"])
-    for user in users:
-        user["environment"] = env
-        user["key"] = f"{env}/{user['upn'] or user['application_id'] or user['name'] or user['id']}"
-        user["inactive"] = user["disabled"] or user["deleted"] or user["guest"]
-        user["role_names"] = sorted({r["name"] for r in user["roles"]})
-    return users, index, roles_by_id
-
-
-def _account_user(env: str, account: str, conn: dict, index: _Identities, policy: Policy,
-                  users: list[dict]) -> dict:
-    """The user behind a connection; an account with no record gets one classified by policy."""
-    created = conn.get("created_by") or {}
-    sp = (created.get("type") or "").lower() == "serviceprincipal" and not conn.get("account")
-    user = index.get(account) if not sp else index.get(account, created.get("id"))
-    if user is not None:
-        return user
-    user = {
-        "id": None, "name": account, "upn": None if sp else account, "email": None,
-        "application_id": account if sp else None, "aad_object_id": None,
-        "kind": _kind(policy, name=created.get("display_name") if sp else None, upn=None if sp else account,
-                      application_id=account if sp else None, application_type=None, service_principal=sp),
-        "in_dataverse": False, "in_graph": False, "disabled": False, "deleted": False,
-        "guest": "#ext#" in account.lower(), "access_mode": None, "azure_state": None,
-        "roles": [], "teams": [], "licenses_known": False, "licenses": [], "service_plans": [], "rights": [],
-        "source": conn.get("source"), "environment": env, "key": f"{env}/{account}",
-        "role_names": [],
-    }
-    user["inactive"] = user["guest"]
-    users.append(user)
-    index.add(user, account)
-    return user
-
-
 # --------------------------------------------------------------------------- environments
 
 def _environment(inp: EnvironmentInput, solutions: list[dict], policy: Policy, cats: Catalogs) -> dict:
     raw = inp.raw or {}
     name = inp.name
     deployed = [s for s in solutions if inp.solutions is None or s["unique_name"] in inp.solutions]
-    users, index, roles_by_id = _users(name, raw, policy, cats) if inp.raw else ([], _Identities(), {})
+    users, index, roles_by_id = environment_users(name, raw, policy, cats) if inp.raw else ([], Identities(), {})
 
     connections = []
     conn_by_id: dict[str, dict] = {}
@@ -352,7 +133,7 @@ def _environment(inp: EnvironmentInput, solutions: list[dict], policy: Policy, c
         account = conn.get("account") or (created.get("id") if (created.get("type") or "").lower()
                                              == "serviceprincipal" else created.get("upn") or created.get("email"))
         conn["account"] = account
-        conn["user"] = _account_user(name, account, conn, index, policy, users) if account else None
+        conn["user"] = account_user(name, account, conn, index, policy, users) if account else None
         conn["account_kind"] = conn["user"]["kind"] if conn["user"] else None
         connections.append(conn)
         conn_by_id[(c.get("id") or "").lower()] = conn
@@ -427,9 +208,9 @@ def _environment_roles(env: str, raw: dict, users: list[dict], roles_by_id: dict
                                           "via": ref["via"]})
     out = []
     for r in raw.get("roles") or []:
-        rid = _norm(r.get("id"))
+        rid = norm_id(r.get("id"))
         role = {**r, "id": rid, "environment": env, "solution": None, "key": f"{env}/{r.get('name')}",
-                "builtin": _role_ref(r, roles_by_id, "")["builtin"],
+                "builtin": role_ref(r, roles_by_id, "")["builtin"],
                 "privileges": [_privilege(p) for p in r["privileges"]] if r.get("privileges") is not None else None,
                 "holders": sorted(holders.get(rid or "", []) + (holders.get(r.get("name") or "", []) if not rid else []),
                                   key=lambda h: (h["key"], h["via"]))}
@@ -533,19 +314,19 @@ def _binding(env: str, sol: dict, ref: dict, setting: dict | None, live: dict | 
     }
 
 
-def _flows(env: str, raw: dict, deployed: list[dict], index: _Identities, users: list[dict]) -> list[dict]:
+def _flows(env: str, raw: dict, deployed: list[dict], index: Identities, users: list[dict]) -> list[dict]:
     by_id = {f["id"]: f for s in deployed for f in s["flows"] if f.get("is_cloud_flow") and f.get("id")}
     licensed = {(x or "").strip().strip("{}").lower() for x in raw.get("process_licenses") or []}
     out = []
     for wf in raw.get("workflows") or []:
-        wid = _norm(wf.get("id"))
-        sol_flow = by_id.get(wid or "") or by_id.get(_norm(wf.get("unique_id")) or "")
+        wid = norm_id(wf.get("id"))
+        sol_flow = by_id.get(wid or "") or by_id.get(norm_id(wf.get("unique_id")) or "")
         owner = index.get(wf.get("owner_id"))
         name = wf.get("name") or (sol_flow or {}).get("name") or wid or ""
         out.append({
             "key": f"{env}/{name}", "environment": env, "id": wid, "name": name,
             "solution": (sol_flow or {}).get("solution"),
-            "state": wf.get("state"), "owner_id": _norm(wf.get("owner_id")), "owner": owner,
+            "state": wf.get("state"), "owner_id": norm_id(wf.get("owner_id")), "owner": owner,
             "premium": (sol_flow or {}).get("premium"), "premium_reasons": (sol_flow or {}).get("premium_reasons", []),
             "connectors": (sol_flow or {}).get("connectors", []),
             "in_app_context": bool((sol_flow or {}).get("in_app_context")),
@@ -624,7 +405,7 @@ def build_document(solutions: list[dict], environments: list[EnvironmentInput], 
             flow["solution"] = None
             flow["key"] = f"{package['key']}/{flow['name']}"
             flow["is_cloud_flow"] = True
-            reasons = _premium(flow.get("connectors", []), flow.get("uses_http", False), cats)
+            reasons = premium_reasons(flow.get("connectors", []), flow.get("uses_http", False), cats)
             flow["premium"] = bool(reasons)
             flow["premium_reasons"] = reasons
             flow["in_app_context"] = False

@@ -24,17 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import catalog
+from ..identities import ROLE_TEMPLATES
 from ._guid import is_guid, norm_guid, norm_ref
 from .environment_export import DATASETS, Doc, connector_name, privilege_depth
 
-#: Template ids of Dataverse's built-in roles; role ids differ per environment, these do not.
-BUILTIN_ROLE_TEMPLATES: dict[str, str] = {
-    "System Administrator": "627090ff-40a3-4053-8790-584edc5be201",
-    "System Customizer": "119f245c-3cc8-4b62-b31c-d1a046ced15d",
-    "Basic User": "236750cd-45ae-4939-ab12-b24b920ced93",
-    "Support User": "2d101bb3-5ced-4122-83f1-94d5efde4e3b",
-    "Delegate": "d892cc0b-28c7-4e88-bd92-72f2c366baed",
-}
+#: Template ids of Dataverse's built-in roles by name; role ids differ per environment, these do not.
+BUILTIN_ROLE_TEMPLATES: dict[str, str] = {name: template for template, name in ROLE_TEMPLATES.items()}
 
 #: ``properties.environmentSku`` values of the admin API.
 ENVIRONMENT_TYPES = ("Production", "Sandbox", "Trial", "Developer", "Default", "Teams")
