@@ -12,6 +12,8 @@ from policykit.cli import main
 REPO = Path(__file__).resolve().parent.parent
 RULES = REPO / "rules"
 EXAMPLE = REPO / "examples" / "lunch-order"
+ORDERS = RULES / "_fixtures" / "solutions" / "Orders"
+PPK101_FIRES = RULES / "PPK101-connection-reference-personal-account" / "fixtures" / "fires"
 #: The public corpus: $POLICYKIT_CORPUS, default ../shared/corpus beside the repository.
 CORPUS = Path(os.environ.get("POLICYKIT_CORPUS") or REPO.parent / "shared" / "corpus")
 MANIFEST = CORPUS / "MANIFEST.json"
@@ -63,6 +65,17 @@ def cli(capsys, monkeypatch):
         return Run(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def estate(tmp_path: Path) -> Path:
+    """A writable copy of a small estate: one solution, one snapshot environment, and a single
+    PPK101 finding at prd.yaml:16."""
+    import shutil
+    shutil.copytree(ORDERS, tmp_path / "Orders")
+    shutil.copy(PPK101_FIRES / "prd.yaml", tmp_path / "prd.yaml")
+    (tmp_path / "policykit.yaml").write_text("name: orders\nsolutions: [Orders]\nenvironments:\n  PRD: {metadata: prd.yaml}\n")
+    return tmp_path
 
 
 @pytest.fixture(autouse=True)

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
-import pytest
 from conftest import RULES
 
-ORDERS = RULES / "_fixtures" / "solutions" / "Orders"
-PPK101_FIRES = RULES / "PPK101-connection-reference-personal-account" / "fixtures" / "fires"
 PPK101_SILENT = RULES / "PPK101-connection-reference-personal-account" / "fixtures" / "silent"
 
 
-@pytest.fixture
-def estate(tmp_path: Path) -> Path:
-    """A writable copy of a small estate: one solution, one snapshot environment."""
-    shutil.copytree(ORDERS, tmp_path / "Orders")
-    shutil.copy(PPK101_FIRES / "prd.yaml", tmp_path / "prd.yaml")
-    (tmp_path / "policykit.yaml").write_text("solutions: [Orders]\nenvironments:\n  PRD: {metadata: prd.yaml}\n")
-    return tmp_path
 
 
 def test_findings_exit_1_and_text_report(cli, estate):

@@ -11,11 +11,8 @@ from __future__ import annotations
 import json
 import random
 import re
-import shutil
 from dataclasses import replace
-from pathlib import Path
 
-import pytest
 from conftest import RULES
 from test_sarif import make_rules, make_scan, render
 
@@ -24,8 +21,6 @@ from policykit.reporters.jsonlines import to_json_lines
 from policykit.reporters.markdown import MAX_ROWS, code, escape, to_markdown
 from policykit.reporters.sarif import fingerprint
 
-ORDERS = RULES / "_fixtures" / "solutions" / "Orders"
-PPK101_FIRES = RULES / "PPK101-connection-reference-personal-account" / "fixtures" / "fires"
 PPK101_SILENT = RULES / "PPK101-connection-reference-personal-account" / "fixtures" / "silent"
 JSON_KEYS = ["entry", "environment", "file", "fingerprint", "key", "level", "line", "message", "rule_id", "rule_name"]
 HOSTILE = "a | b\nsecond line `code` <details><img src=x> *bold* [link](http://x) $x$ ~~s~~ & @admins \\| end"
@@ -292,13 +287,6 @@ def test_json_deterministic() -> None:
 # These need `--format markdown|json` wired into `policykit scan`.
 
 
-@pytest.fixture
-def estate(tmp_path: Path) -> Path:
-    """One solution and one snapshot environment: a single PPK101 finding at prd.yaml:16."""
-    shutil.copytree(ORDERS, tmp_path / "Orders")
-    shutil.copy(PPK101_FIRES / "prd.yaml", tmp_path / "prd.yaml")
-    (tmp_path / "policykit.yaml").write_text("name: orders\nsolutions: [Orders]\nenvironments:\n  PRD: {metadata: prd.yaml}\n")
-    return tmp_path
 
 
 def test_cli_markdown(cli, estate) -> None:

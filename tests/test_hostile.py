@@ -11,9 +11,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import RULES
+from conftest import ORDERS, RULES
 
-ORDERS = RULES / "_fixtures" / "solutions" / "Orders"
 PRD = RULES / "PPK101-connection-reference-personal-account" / "fixtures" / "fires" / "prd.yaml"
 
 
@@ -32,11 +31,6 @@ def _solution_entries() -> dict[str, bytes]:
     }
 
 
-@pytest.fixture
-def work(tmp_path: Path) -> Path:
-    shutil.copytree(ORDERS, tmp_path / "Orders")
-    shutil.copy(PRD, tmp_path / "prd.yaml")
-    return tmp_path
 
 
 def check_error(run, *fragments: str) -> str:
@@ -67,9 +61,9 @@ def assert_complete_sarif(folder: Path) -> dict:
 
 # --------------------------------------------------------------------------- malformed
 
-def test_wrong_root_element(cli, work):
-    (work / "Orders" / "Other" / "Solution.xml").write_text('<?xml version="1.0"?>\n<Solution />\n')
-    check_error(scan(cli, work, "Orders"), "Orders/Other/Solution.xml:2:", "ImportExportXml")
+def test_wrong_root_element(cli, estate):
+    (estate / "Orders" / "Other" / "Solution.xml").write_text('<?xml version="1.0"?>\n<Solution />\n')
+    check_error(scan(cli, estate, "Orders"), "Orders/Other/Solution.xml:2:", "ImportExportXml")
 
 
 def test_json_not_an_odata_envelope(cli, tmp_path):
@@ -80,33 +74,33 @@ def test_json_not_an_odata_envelope(cli, tmp_path):
     check_error(scan(cli, tmp_path, "Orders", "--env", "DEV=dev"), "dev/systemusers.json")
 
 
-def test_unknown_privilege_level(cli, work):
-    (work / "Orders" / "Roles").mkdir()
-    (work / "Orders" / "Roles" / "Orders Clerk.xml").write_text(
+def test_unknown_privilege_level(cli, estate):
+    (estate / "Orders" / "Roles").mkdir()
+    (estate / "Orders" / "Roles" / "Orders Clerk.xml").write_text(
         '<?xml version="1.0" encoding="utf-8"?>\n<Role id="{8fcba750-362e-ea11-a810-000d3af46757}" name="Orders Clerk">\n'
         '  <RolePrivileges>\n    <RolePrivilege name="prvReadfxo_order" level="RecordFilter" />\n'
         '  </RolePrivileges>\n</Role>\n')
-    check_error(scan(cli, work, "Orders"), "Orders/Roles/Orders Clerk.xml:4:", "RecordFilter")
+    check_error(scan(cli, estate, "Orders"), "Orders/Roles/Orders Clerk.xml:4:", "RecordFilter")
 
 
-def test_empty_file(cli, work):
-    (work / "settings.json").write_bytes(b"")
-    check_error(scan(cli, work, "Orders", "--settings", "PRD=settings.json"), "settings.json:", "empty")
+def test_empty_file(cli, estate):
+    (estate / "settings.json").write_bytes(b"")
+    check_error(scan(cli, estate, "Orders", "--settings", "PRD=settings.json"), "settings.json:", "empty")
 
 
-def test_non_utf8_bytes(cli, work):
-    (work / "settings.json").write_bytes(b'{\n  "ConnectionReferences": [{"LogicalName": "caf\xe9"}]\n}\n')
-    check_error(scan(cli, work, "Orders", "--settings", "PRD=settings.json"), "settings.json:2:", "UTF-8")
+def test_non_utf8_bytes(cli, estate):
+    (estate / "settings.json").write_bytes(b'{\n  "ConnectionReferences": [{"LogicalName": "caf\xe9"}]\n}\n')
+    check_error(scan(cli, estate, "Orders", "--settings", "PRD=settings.json"), "settings.json:2:", "UTF-8")
 
 
-def test_settings_wrong_shape(cli, work):
-    (work / "settings.json").write_text('{"ConnectionReferences": {"LogicalName": "x"}}\n')
-    check_error(scan(cli, work, "Orders", "--settings", "PRD=settings.json"), "settings.json:", "must be a list")
+def test_settings_wrong_shape(cli, estate):
+    (estate / "settings.json").write_text('{"ConnectionReferences": {"LogicalName": "x"}}\n')
+    check_error(scan(cli, estate, "Orders", "--settings", "PRD=settings.json"), "settings.json:", "must be a list")
 
 
-def test_policy_wrong_type(cli, work):
-    (work / "policy.yaml").write_text("rules:\n  PPK101:\n    enabled: 'yes'\n")
-    check_error(cli("scan", "Orders", "--policy", "policy.yaml", cwd=work), "policy.yaml:3:", "enabled")
+def test_policy_wrong_type(cli, estate):
+    (estate / "policy.yaml").write_text("rules:\n  PPK101:\n    enabled: 'yes'\n")
+    check_error(cli("scan", "Orders", "--policy", "policy.yaml", cwd=estate), "policy.yaml:3:", "enabled")
 
 
 # --------------------------------------------------------------------------- XML attacks
@@ -125,9 +119,9 @@ LAUGHS = b"""<?xml version="1.0"?>
 
 
 @pytest.mark.parametrize("payload", [XXE, LAUGHS], ids=["xxe", "billion-laughs"])
-def test_dtd_and_entities_refused(cli, work, payload):
-    (work / "Orders" / "Other" / "Solution.xml").write_bytes(payload)
-    errors = check_error(scan(cli, work, "Orders"), "Orders/Other/Solution.xml:2:", "DTD")
+def test_dtd_and_entities_refused(cli, estate, payload):
+    (estate / "Orders" / "Other" / "Solution.xml").write_bytes(payload)
+    errors = check_error(scan(cli, estate, "Orders"), "Orders/Other/Solution.xml:2:", "DTD")
     assert "root:" not in errors  # nothing of /etc/passwd
 
 
@@ -138,20 +132,20 @@ def test_xxe_inside_a_zip_names_the_entry(cli, tmp_path):
     check_error(scan(cli, tmp_path, "Evil.zip"), "Evil.zip:customizations.xml:2:")
 
 
-def test_deeply_nested_xml(cli, work):
+def test_deeply_nested_xml(cli, estate):
     deep = b'<?xml version="1.0"?>\n<ImportExportXml>' + b"<a>" * 5000 + b"</a>" * 5000 + b"</ImportExportXml>"
-    (work / "Orders" / "Other" / "Customizations.xml").write_bytes(deep)
-    check_error(scan(cli, work, "Orders"), "Orders/Other/Customizations.xml:")
+    (estate / "Orders" / "Other" / "Customizations.xml").write_bytes(deep)
+    check_error(scan(cli, estate, "Orders"), "Orders/Other/Customizations.xml:")
 
 
-def test_deeply_nested_json(cli, work):
-    (work / "settings.json").write_text("[" * 100000 + "]" * 100000)
-    check_error(scan(cli, work, "Orders", "--settings", "PRD=settings.json"), "settings.json:1:", "nested")
+def test_deeply_nested_json(cli, estate):
+    (estate / "settings.json").write_text("[" * 100000 + "]" * 100000)
+    check_error(scan(cli, estate, "Orders", "--settings", "PRD=settings.json"), "settings.json:1:", "nested")
 
 
-def test_yaml_aliases_refused(cli, work):
-    (work / "prd.yaml").write_text("environment: {type: Production}\nusers: &u\n  - upn: a@contoso.com\nteams: *u\n")
-    check_error(scan(cli, work, "Orders", "--env", "PRD=prd.yaml"), "prd.yaml:4:", "aliases")
+def test_yaml_aliases_refused(cli, estate):
+    (estate / "prd.yaml").write_text("environment: {type: Production}\nusers: &u\n  - upn: a@contoso.com\nteams: *u\n")
+    check_error(scan(cli, estate, "Orders", "--env", "PRD=prd.yaml"), "prd.yaml:4:", "aliases")
 
 
 # --------------------------------------------------------------------------- zips
@@ -197,20 +191,20 @@ def test_nested_msapp_bomb_is_never_expanded(cli, tmp_path):
     assert time.monotonic() - started < 30
 
 
-def test_file_over_the_size_limit(cli, work):
-    (work / "settings.json").write_text('{"ConnectionReferences": [], "Padding": "' + "x" * (2 * 1024 * 1024) + '"}')
-    check_error(scan(cli, work, "Orders", "--settings", "PRD=settings.json", "--max-file-mb", "1"),
+def test_file_over_the_size_limit(cli, estate):
+    (estate / "settings.json").write_text('{"ConnectionReferences": [], "Padding": "' + "x" * (2 * 1024 * 1024) + '"}')
+    check_error(scan(cli, estate, "Orders", "--settings", "PRD=settings.json", "--max-file-mb", "1"),
                 "settings.json:", "larger than the limit")
 
 
 # --------------------------------------------------------------------------- partial scans
 
-def test_partial_scan_reports_the_rest_and_fails(cli, work):
-    shutil.copytree(work / "Orders", work / "Broken")
-    (work / "Broken" / "Other" / "Customizations.xml").write_text("<ImportExportXml><oops></ImportExportXml>")
-    run = scan(cli, work, "Orders", "Broken", "--env", "PRD=prd.yaml")
+def test_partial_scan_reports_the_rest_and_fails(cli, estate):
+    shutil.copytree(estate / "Orders", estate / "Broken")
+    (estate / "Broken" / "Other" / "Customizations.xml").write_text("<ImportExportXml><oops></ImportExportXml>")
+    run = scan(cli, estate, "Orders", "Broken", "--env", "PRD=prd.yaml")
     check_error(run, "Broken/Other/Customizations.xml:1:")
-    log = assert_complete_sarif(work)
+    log = assert_complete_sarif(estate)
     assert [r["ruleId"] for r in log["runs"][0]["results"]] == ["PPK101"]   # Orders still scanned
     texts = [n["message"]["text"] for n in log["runs"][0]["invocations"][0]["toolExecutionNotifications"]]
     assert any("Broken/Other/Customizations.xml" in t for t in texts)

@@ -9,7 +9,7 @@ Only ``environment.json`` is required; each other file present adds its data set
 ``available``. Anything wrong with a file (too big, not JSON, not an envelope, a field of the
 wrong type) is an :class:`~policykit.errors.InputError` naming the file and the line.
 
-:class:`Doc`, :func:`read_limited`, :func:`privilege_depth` and :func:`connector_name` are
+:class:`Doc`, :func:`privilege_depth` and :func:`connector_name` are
 shared with the snapshot loader.
 """
 
@@ -44,11 +44,6 @@ def display_join(display: str, name: str) -> str:
     """The display path of ``name`` inside the folder shown as ``display``."""
     display = display.rstrip("/")
     return f"{display}/{name}" if display not in ("", ".") else name
-
-
-def read_limited(path: Path, file: str) -> bytes:
-    """Read a regular file within the scan's size limit (see :func:`.files.read_file`)."""
-    return read_file(path, file)
 
 
 def privilege_depth(value: Any) -> str | None:
@@ -88,7 +83,7 @@ class Doc:
     @classmethod
     def read(cls, path: Path, file: str) -> Doc:
         """Read and parse ``path`` (YAML for ``.yaml``/``.yml``, JSON otherwise)."""
-        data = read_limited(path, file)
+        data = read_file(path, file)
         return cls(parse_by_suffix(data, path.name, file), file, data)
 
     # ---- locations

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -379,6 +378,3 @@ def load_solution(path: Path, display: str, limits: Limits | None = None) -> dic
         "path": display,
     }
 
-
-def iter_files_read(solution: dict) -> Iterable[str]:
-    return [solution["path"]]
