@@ -19,7 +19,7 @@ from jmespath.exceptions import JMESPathError
 
 from . import __version__
 from .errors import PolicyKitError, UsageError
-from .loaders.files import Limits
+from .reading import Limits
 from .models import LEVELS, ScanResult
 from .scanner import (
     EnvironmentSpec,

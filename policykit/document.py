@@ -25,6 +25,7 @@ from .identities import (
     norm_id,
     role_ref,
 )
+from .platform import DEPTHS, parse_privilege
 from .policy import Policy
 
 SCHEMA_VERSION = 1
@@ -93,7 +94,6 @@ def _role_summary(role: dict) -> None:
 
 def _privilege(raw: dict) -> dict:
     """An environment role privilege in the same shape as a solution role's."""
-    from .loaders.solution import DEPTHS, parse_privilege
     level = raw.get("level") or raw.get("depth")
     access, table = parse_privilege(raw.get("name") or "")
     return {"name": raw.get("name") or "", "level": level, "depth": DEPTHS.get(level, 0),

@@ -14,16 +14,15 @@ from typing import Any
 from jmespath import functions as jfunctions
 
 from .errors import RuleError
+from .platform import DEPTHS as DEPTH
+from .platform import is_placeholder
 
-#: Privilege depth by level name, in increasing reach.
-DEPTH = {"None": 0, "Basic": 1, "Local": 2, "Deep": 3, "Global": 4}
 
 _SECRET_NAME = re.compile(r"secret|password|passwd|pwd|apikey|api_key|key|token|connectionstring|connstr|sas",
                           re.IGNORECASE)
 _JWT = re.compile(r"^eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}$")
 _SAS = re.compile(r"[?&]sig=[A-Za-z0-9%/+=]{16,}", re.IGNORECASE)
 _CONN = re.compile(r"(AccountKey|SharedAccessKey|Password|Pwd)\s*=\s*[^;\s]{4,}", re.IGNORECASE)
-_PLACEHOLDER = re.compile(r"^\s*(#\{[^}]+\}#|@@[^@]+@@|\$\([^)]+\)|\{\{[^}]+\}\}|__[A-Za-z0-9_.]+__)\s*$")
 # Shapes that are identifiers, not credentials: URLs, e-mail addresses and UPNs, numbers,
 # booleans, GUIDs (with or without dashes), host names (org names such as unq…crm), Teams ids.
 _NOT_SECRET = re.compile(r"^(https?://\S+|[\w.+-]+@[\w.-]+|true|false|yes|no|\d+(\.\d+)?|"
@@ -49,7 +48,7 @@ def secret_reason(name: str | None, value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     text = value.strip()
-    if not text or _PLACEHOLDER.match(text) or text.startswith("@"):  # @parameters(...) expressions
+    if not text or is_placeholder(text) or text.startswith("@"):  # @parameters(...) expressions
         return None
     if _JWT.match(text):
         return "a JSON Web Token"

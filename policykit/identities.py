@@ -7,27 +7,14 @@ id, application id, system user id), so joining a connection to its account is o
 
 from __future__ import annotations
 
-from typing import Any
 
 from .catalog import Catalogs
+from .platform import ENVIRONMENT_MAKER_ROOT, NAME_ONLY_BUILTINS, ROLE_TEMPLATES
+from .platform import norm_guid as norm_id
 from .policy import Policy
 
-#: Built-in role template ids (power-platform.md §4).
-ROLE_TEMPLATES = {
-    "627090ff-40a3-4053-8790-584edc5be201": "System Administrator",
-    "119f245c-3cc8-4b62-b31c-d1a046ced15d": "System Customizer",
-    "236750cd-45ae-4939-ab12-b24b920ced93": "Basic User",
-    "2d101bb3-5ced-4122-83f1-94d5efde4e3b": "Support User",
-    "d892cc0b-28c7-4e88-bd92-72f2c366baed": "Delegate",
-}
-ENVIRONMENT_MAKER_ROOT = "d58407f2-48d5-e711-a82c-000d3a37c848"
-NAME_ONLY_BUILTINS = {"Service Reader", "Service Writer", "Environment Maker"}
 #: Service plan states that grant the plan's rights.
 ENABLED_PLAN_STATES = {"success", "pendingprovisioning", "pendingactivation"}
-
-
-def norm_id(value: Any) -> str | None:
-    return value.strip().strip("{}").lower() if isinstance(value, str) and value.strip() else None
 
 
 class Identities:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PolicyError
-from .loaders.files import read_file
+from .reading import read_file
 from .models import LEVELS
 from .parsing import Parsed, parse_yaml
 from .schema import check, one_of

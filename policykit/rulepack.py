@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import PolicyError
-from .loaders.files import read_file
+from .reading import read_file
 from .models import LEVELS, Rule
 from .parsing import parse_yaml
 from .schema import check, one_of

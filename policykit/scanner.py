@@ -12,7 +12,7 @@ from typing import Any
 from .document import EnvironmentInput, build_document
 from .engine import check_policy_rules, functions_class, run_rules
 from .errors import InputError, PolicyError
-from .loaders.files import Limits, read_file, record_reads, use_limits
+from .reading import Limits, read_file, record_reads, use_limits
 from .models import InputFailure, Rule, ScanResult
 from .parsing import parse_yaml
 from .plugins import get_plugin_manager

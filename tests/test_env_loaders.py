@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from policykit.errors import InputError
-from policykit.loaders import files
-from policykit.loaders._guid import is_guid, norm_guid, norm_ref
+from policykit import reading as files
+from policykit.platform import is_guid, norm_guid, norm_ref
 from policykit.loaders.environment_export import DATASETS, load_export
 from policykit.loaders.snapshot import BUILTIN_ROLE_TEMPLATES, load_snapshot
 

@@ -9,8 +9,7 @@ Only ``environment.json`` is required; each other file present adds its data set
 ``available``. Anything wrong with a file (too big, not JSON, not an envelope, a field of the
 wrong type) is an :class:`~policykit.errors.InputError` naming the file and the line.
 
-:class:`Doc`, :func:`privilege_depth` and :func:`connector_name` are
-shared with the snapshot loader.
+:class:`Doc` is shared with the snapshot loader.
 """
 
 from __future__ import annotations
@@ -24,15 +23,12 @@ from typing import Any
 
 from ..errors import InputError
 from ..parsing import Parsed, parse_by_suffix
-from ._guid import norm_guid, norm_ref
-from .files import read_file
+from ..platform import api_name, norm_guid, norm_ref, privilege_depth
+from ..reading import read_file
 
 #: Every data set a raw environment holds (absent ones are empty lists).
 DATASETS = ("systemusers", "teams", "roles", "connections", "connection_references",
             "workflows", "graph_users", "skus", "process_licenses")
-
-#: Privilege depths, indexed by the Web API ``PrivilegeDepth`` number (4 RecordFilter is refused).
-DEPTHS = ("Basic", "Local", "Deep", "Global")
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
                dict: "an object", list: "a list", type(None): "null"}
@@ -44,22 +40,6 @@ def display_join(display: str, name: str) -> str:
     """The display path of ``name`` inside the folder shown as ``display``."""
     display = display.rstrip("/")
     return f"{display}/{name}" if display not in ("", ".") else name
-
-
-def privilege_depth(value: Any) -> str | None:
-    """``"Global"`` or ``3`` → ``"Global"``; None for anything else (``"RecordFilter"``, 4, ...)."""
-    if type(value) is int and 0 <= value < len(DEPTHS):
-        return DEPTHS[value]
-    if isinstance(value, str):
-        for name in DEPTHS:
-            if name.lower() == value.strip().lower():
-                return name
-    return None
-
-
-def connector_name(api_id: str) -> str:
-    """``/providers/Microsoft.PowerApps/apis/shared_sharepointonline`` → ``shared_sharepointonline``."""
-    return api_id.strip().rstrip("/").rsplit("/", 1)[-1]
 
 
 def _describe(value: Any) -> str:
@@ -254,7 +234,7 @@ def _role(doc: Doc, row: dict) -> dict[str, Any]:
 
 
 def _connector(doc: Doc, props: dict) -> str:
-    name = connector_name(doc.str_(props, "apiId", True) or "")
+    name = api_name(doc.str_(props, "apiId", True) or "")
     if not name:
         raise doc.error("'apiId' names no connector", props, "apiId")
     return name

@@ -7,85 +7,13 @@ the entry inside it, or the file in the folder).
 
 from __future__ import annotations
 
-import contextvars
-import hashlib
 import io
-import stat
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import InputError
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Caps that keep hostile input (zip bombs, huge files) from exhausting the machine."""
-
-    max_file_bytes: int = 64 * 1024 * 1024          # any single file or zip entry
-    max_zip_total_bytes: int = 512 * 1024 * 1024    # all entries of one zip, uncompressed
-    max_zip_ratio: int = 200                        # uncompressed / compressed, per entry
-    max_zip_entries: int = 20000
-
-
-DEFAULT_LIMITS = Limits()
-
-# The limits of the scan in progress (set by the scanner from the command line), so that every
-# loader, built-in or plugin, applies the same caps without passing them through every call.
-_CURRENT = contextvars.ContextVar("policykit_limits", default=DEFAULT_LIMITS)
-
-
-# Every file read during the scan in progress: display path → SHA-256, for audit evidence.
-_READ: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("policykit_files_read", default=None)
-
-
-def record_reads() -> dict[str, str]:
-    """Start recording the files read from here on; returns the (live) record."""
-    record: dict[str, str] = {}
-    _READ.set(record)
-    return record
-
-
-def _recorded(display: str, data: bytes) -> bytes:
-    record = _READ.get()
-    if record is not None:
-        record[display] = hashlib.sha256(data).hexdigest()
-    return data
-
-
-def current_limits() -> Limits:
-    return _CURRENT.get()
-
-
-def use_limits(limits: Limits) -> contextvars.Token:
-    return _CURRENT.set(limits)
-
-
-def read_file(path: Path, display: str, limits: Limits | None = None) -> bytes:
-    """Read a regular file within the size limit; links and devices are refused."""
-    limit = (limits or current_limits()).max_file_bytes
-    try:
-        info = path.lstat()
-    except FileNotFoundError:
-        raise InputError("file not found", file=display) from None
-    except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror}", file=display) from None
-    if stat.S_ISLNK(info.st_mode):
-        # A link in a scanned repository could point at anything on the CI runner.
-        raise InputError("symbolic links are not followed", file=display)
-    if not stat.S_ISREG(info.st_mode):
-        raise InputError("not a regular file", file=display)
-    if info.st_size > limit:
-        raise InputError(f"file is larger than the limit of {limit} bytes", file=display)
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(limit + 1)  # the file may grow after stat()
-    except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror}", file=display) from None
-    if len(data) > limit:
-        raise InputError(f"file is larger than the limit of {limit} bytes", file=display)
-    return _recorded(display, data)
+from ..reading import Limits, current_limits, read_file
 
 
 class FileTree:

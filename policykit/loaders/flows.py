@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from ..parsing import Parsed
+from ..platform import api_name
 
 #: ``@parameters('$connections')['shared_office365_1']['connectionId']`` → ``shared_office365_1``.
 _LEGACY_KEY = re.compile(r"""\$connections'\s*\)\s*\[\s*'([^']+)'""")
@@ -19,13 +20,6 @@ _LEGACY_KEY = re.compile(r"""\$connections'\s*\)\s*\[\s*'([^']+)'""")
 HTTP_TYPES = {"http", "httpwebhook"}
 # Fields of an HTTP action's ``authentication`` that hold a credential.
 SECRET_FIELDS = {"password", "secret", "key", "pfx", "value", "clientsecret"}
-
-
-def api_name(api_id: Any) -> str | None:
-    """``/providers/Microsoft.PowerApps/apis/shared_sharepointonline`` → ``shared_sharepointonline``."""
-    if not isinstance(api_id, str) or not api_id.strip():
-        return None
-    return api_id.rstrip("/").rsplit("/", 1)[-1].lower()
 
 
 def _children(op: dict) -> list[dict]:

@@ -12,7 +12,8 @@ from typing import Any
 
 from ..errors import InputError
 from ..parsing import parse_json
-from .files import Limits, ZipTree
+from ..reading import Limits
+from .files import ZipTree
 from .flows import analyse_flow
 
 

@@ -6,22 +6,13 @@ Real variants (power-platform.md §8): empty ``ConnectionId``, missing keys, ext
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
 from ..parsing import parse_json
-from .files import Limits, read_file
-from .flows import api_name
-
-#: Tokens a release pipeline replaces at deployment time: not values, not secrets.
-PLACEHOLDER = re.compile(r"^\s*(#\{[^}]+\}#|@@[^@]+@@|\$\([^)]+\)|\{\{[^}]+\}\}|__[A-Za-z0-9_.]+__)\s*$")
-
-
-def is_placeholder(value: Any) -> bool:
-    return isinstance(value, str) and bool(PLACEHOLDER.match(value))
-
+from ..reading import Limits, read_file
+from ..platform import api_name, is_placeholder
 
 def _str(value: Any) -> str | None:
     if value is None:

@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import catalog
-from ..identities import ROLE_TEMPLATES
-from ._guid import is_guid, norm_guid, norm_ref
-from .environment_export import DATASETS, Doc, connector_name, privilege_depth
+from ..platform import API_PREFIX, ROLE_TEMPLATES, api_name, is_guid, norm_guid, norm_ref, privilege_depth
+from .environment_export import DATASETS, Doc
 
 #: Template ids of Dataverse's built-in roles by name; role ids differ per environment, these do not.
 BUILTIN_ROLE_TEMPLATES: dict[str, str] = {name: template for template, name in ROLE_TEMPLATES.items()}
@@ -36,8 +35,6 @@ ENVIRONMENT_TYPES = ("Production", "Sandbox", "Trial", "Developer", "Default", "
 
 # Fixed forever: changing it would change every generated id.
 _NAMESPACE = uuid.UUID("e4ae3171-c344-40cb-8d47-bae67fe80025")
-
-_API_PREFIX = "/providers/Microsoft.PowerApps/apis/"
 
 _KEYS: dict[str, frozenset[str]] = {
     "snapshot": frozenset({"environment", "users", "teams", "roles", "connections",
@@ -354,7 +351,7 @@ class _Builder:
 
     def connection(self, node: dict) -> dict[str, Any]:
         doc = self.doc
-        connector = connector_name(doc.str_(node, "connector", True) or "")
+        connector = api_name(doc.str_(node, "connector", True) or "")
         if not connector:
             raise doc.error("'connector' is empty", node, "connector")
         account = doc.str_(node, "account")
@@ -399,7 +396,7 @@ class _Builder:
                 "id": _uuid("connectionreference", logical),
                 "logical_name": logical,
                 "display_name": None,
-                "connector_id": _API_PREFIX + connection["connector"] if connection else None,
+                "connector_id": API_PREFIX + connection["connector"] if connection else None,
                 "connection_id": conn_id,
                 "owner_id": None,
                 "state": 0,  # Active

@@ -13,7 +13,6 @@ Loaders never judge: this module records facts and where each came from.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -21,24 +20,16 @@ from lxml import etree
 
 from ..errors import InputError
 from ..parsing import parse_json, parse_xml
-from .files import DirTree, FileTree, Limits, ZipTree
-from .flows import analyse_flow, api_name
+from ..reading import Limits
+from .files import DirTree, FileTree, ZipTree
+from ..platform import DEPTHS, api_name, norm_guid, parse_privilege
+from .flows import analyse_flow
 
-#: Role privilege depth by name, in increasing reach.
-DEPTHS = {"Basic": 1, "Local": 2, "Deep": 3, "Global": 4}
-_ACCESS = ("Create", "Read", "Write", "Delete", "AppendTo", "Append", "Assign", "Share")
-_PRV = re.compile(r"^prv(" + "|".join(_ACCESS) + r")(.+)$")
 ENV_VAR_TYPES = {100000000: "String", 100000001: "Number", 100000002: "Boolean", 100000003: "JSON",
                  100000004: "Data source", 100000005: "Secret"}
 
 
 # --------------------------------------------------------------------------- small helpers
-
-def norm_guid(value: Any) -> str | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    return value.strip().strip("{}").lower()
-
 
 def _child(el: etree._Element | None, tag: str) -> etree._Element | None:
     """First child whose tag matches case-insensitively (exports vary in case)."""
@@ -82,14 +73,6 @@ def _localized(el: etree._Element | None) -> str | None:
     return names[0].get("description") if names else None
 
 
-def parse_privilege(name: str) -> tuple[str | None, str | None]:
-    """``prvReadcr123_order`` → (``Read``, ``cr123_order``); miscellaneous ones → (None, None)."""
-    m = _PRV.match(name)
-    if not m:
-        return None, None
-    return m.group(1), m.group(2).lower()
-
-
 # --------------------------------------------------------------------------- layout
 
 def open_solution(path: Path, display: str, limits: Limits | None = None,
@@ -116,7 +99,7 @@ def open_solution(path: Path, display: str, limits: Limits | None = None,
 
 
 def _cdsproj_root(proj: Path, display: str) -> str:
-    from .files import read_file
+    from ..reading import read_file
     root = parse_xml(read_file(proj, display), file=display)
     for el in root.iter():
         if isinstance(el.tag, str) and etree.QName(el).localname == "SolutionRootPath" and el.text:
@@ -152,7 +135,7 @@ def _role(el: etree._Element, tree: FileTree, name: str) -> dict:
     privileges = []
     for p in _children(_child(el, "RolePrivileges"), "RolePrivilege"):
         level = p.get("level")
-        if level not in DEPTHS:
+        if level not in DEPTHS or level == "None":
             src = tree.source(name, p.sourceline)
             raise InputError(f"unknown privilege level {level!r} for {p.get('name')!r}",
                              file=src["file"], entry=src.get("entry"), line=src["line"])
