@@ -73,6 +73,7 @@ def _solutions(solutions: list[dict], cats: Catalogs) -> list[dict]:
             flow["premium"] = bool(reasons)
             flow["premium_reasons"] = reasons
             flow["in_app_context"] = has_app
+            _operations_of(flow, f"solution {uname}")
         for var in sol["environment_variables"]:
             var["solution"] = uname
             var["key"] = f"{uname}/{var['schema_name']}"
@@ -81,6 +82,13 @@ def _solutions(solutions: list[dict], cats: Catalogs) -> list[dict]:
             app["key"] = f"{uname}/{app['name']}"
         out.append(sol)
     return out
+
+
+def _operations_of(flow: dict, origin: str) -> None:
+    """Triggers and actions name their flow, so that a rule can report one of them on its own."""
+    flow["origin"] = origin
+    for op in (flow.get("triggers") or []) + (flow.get("actions") or []):
+        op.update(flow=flow["name"], flow_key=flow["key"], origin=origin)
 
 
 def _role_summary(role: dict) -> None:
@@ -409,6 +417,7 @@ def build_document(solutions: list[dict], environments: list[EnvironmentInput], 
             flow["premium"] = bool(reasons)
             flow["premium_reasons"] = reasons
             flow["in_app_context"] = False
+            _operations_of(flow, f"export package {package['key']}")
     envs = [_environment(e, sols, policy, cats) for e in environments]
     return {
         "schema_version": SCHEMA_VERSION,
