@@ -1,4 +1,4 @@
-"""The ``policykit`` command line: scan, rules, explain, doc.
+"""The ``policykit`` command line: scan, rules, explain, doc, catalog.
 
 Exit codes: 0 nothing at or above ``--fail-on``; 1 findings; 2 usage, input, policy or rule errors
 (including a scan that could not read every input or run every rule).
@@ -105,7 +105,20 @@ def make_parser() -> argparse.ArgumentParser:
     _inputs(d)
     d.add_argument("-q", "--query", metavar="JMESPATH", help="filter the document with a JMESPath expression")
     d.add_argument("-o", "--output", metavar="FILE")
+    _catalog_parser(sub)
     return parser
+
+
+def _catalog_parser(sub) -> None:
+    c = sub.add_parser("catalog", help="look up the license (SKU) or connector catalog")
+    c.add_argument("kind", choices=("skus", "connectors"))
+    c.add_argument("pattern", nargs="?", metavar="PATTERN",
+                   help="case-insensitive text (not a regex) in the part number, product, SKU id or a plan "
+                        "name (skus), or in the api or display name (connectors)")
+    c.add_argument("--plans", action="store_true", help="skus: also list each SKU's service plans and rights")
+    c.add_argument("--policy", metavar="FILE", help="apply this policy's catalog: overrides")
+    c.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text, or json (a sorted list of objects)")
 
 
 def _pairs(values: list[str], flag: str) -> list[tuple[str, Path]]:
@@ -265,7 +278,84 @@ def cmd_doc(args: argparse.Namespace) -> int:
     return EXIT_ERROR if failures else EXIT_OK
 
 
-COMMANDS = {"scan": cmd_scan, "rules": cmd_rules, "explain": cmd_explain, "doc": cmd_doc}
+def _sku_matches(sku: dict, needle: str) -> bool:
+    texts = [sku["sku_part_number"], sku["product"], sku["sku_id"], *(p["name"] for p in sku["service_plans"])]
+    return any(needle in t.casefold() for t in texts)
+
+
+def _sku_row(sku: dict, rights: dict[str, str], with_plans: bool) -> dict:
+    plans = sorted(sku["service_plans"], key=lambda p: (p["name"].casefold(), p["name"], p["id"] or ""))
+    row = {"sku_part_number": sku["sku_part_number"], "sku_id": sku["sku_id"], "product": sku["product"],
+           "rights": sorted({rights[p["name"]] for p in plans if p["name"] in rights})}
+    if with_plans:
+        row["service_plans"] = [{"id": p["id"], "name": p["name"], "right": rights.get(p["name"])} for p in plans]
+    return row
+
+
+def _sku_rows(cats, needle: str, with_plans: bool) -> list[dict]:
+    rows = [_sku_row(s, cats.plan_rights, with_plans) for s in cats.skus.values() if _sku_matches(s, needle)]
+    return sorted(rows, key=lambda r: (r["sku_part_number"].casefold(), r["sku_part_number"]))
+
+
+def _connector_rows(cats, needle: str) -> list[dict]:
+    rows = [{"api": api, "display_name": c.get("display_name"), "tier": c.get("tier"),
+             "custom": bool(c.get("custom")), "service_principal": bool(c.get("service_principal")),
+             "m365_service": c.get("m365_service")}
+            for api, c in cats.connectors.items()
+            if needle in api.casefold() or needle in (c.get("display_name") or "").casefold()]
+    return sorted(rows, key=lambda r: r["api"])
+
+
+def _columns(cells: list[tuple[str, ...]], indent: str = "") -> str:
+    widths = [max(len(c[i]) for c in cells) for i in range(len(cells[0]))] if cells else []
+    return "".join(indent + "  ".join(c.ljust(w) for c, w in zip(cell, widths)).rstrip() + "\n" for cell in cells)
+
+
+def _sku_text(rows: list[dict]) -> str:
+    out = []
+    for r in rows:
+        out.append(f"{r['sku_part_number']}  {r['sku_id'] or '-'}  {r['product']}\n"
+                   f"  rights: {', '.join(r['rights']) or 'none'}\n")
+        if "service_plans" in r:
+            out.append(_columns([(p["name"], p["id"] or "-", p["right"] or "") for p in r["service_plans"]], "    "))
+    return "".join(out)
+
+
+def _connector_text(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    yes = {True: "yes", False: "no"}
+    return _columns([("API", "DISPLAY NAME", "TIER", "CUSTOM", "SERVICE PRINCIPAL", "M365 SERVICE")] + [
+        (r["api"], r["display_name"] or "-", r["tier"] or "-", yes[r["custom"]], yes[r["service_principal"]],
+         r["m365_service"] or "-") for r in rows])
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    """Look up the catalogs. No match is not an error (exit 0, a note on stderr, ``[]`` in json):
+    1 means findings and 2 errors in every other command."""
+    from .catalog import Catalogs
+    from .policy import load_policy
+    if args.plans and args.kind != "skus":
+        raise UsageError("--plans applies to 'policykit catalog skus'")
+    if args.policy and not Path(args.policy).is_file():
+        raise UsageError(f"policy file not found: {args.policy}")
+    cats = Catalogs(load_policy(Path(args.policy), args.policy) if args.policy else load_policy())
+    needle = (args.pattern or "").casefold()
+    skus = args.kind == "skus"
+    rows = _sku_rows(cats, needle, args.plans) if skus else _connector_rows(cats, needle)
+    if not rows:
+        what = "SKU" if skus else "connector"
+        sys.stderr.write(f"policykit: no {what} matches {args.pattern!r}\n" if args.pattern
+                         else f"policykit: the {what} catalog is empty\n")
+    if args.format == "json":
+        text = json.dumps(rows, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    else:
+        text = _sku_text(rows) if skus else _connector_text(rows)
+    write_atomic(None, text)
+    return EXIT_OK
+
+
+COMMANDS = {"scan": cmd_scan, "rules": cmd_rules, "explain": cmd_explain, "doc": cmd_doc, "catalog": cmd_catalog}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -78,7 +78,7 @@ def _environment_matches(env: dict, selectors: list[str]) -> bool:
 
 def _scoped(document: dict, rule: Rule, environments: list[str] | None) -> tuple[dict, list[str]]:
     """The document as the rule sees it: environments filtered by scope and data needed."""
-    if environments is None and not rule.requires:
+    if environments is None and not rule.requires and not rule.judges:
         return document, []
     kept, skipped = [], []
     for env in document["environments"]:
@@ -89,7 +89,17 @@ def _scoped(document: dict, rule: Rule, environments: list[str] | None) -> tuple
             skipped.append(f"environment {env['name']}: no {', '.join(missing)} data")
             continue
         kept.append(env)
+        skipped += _not_judged(env, rule.judges)
     return {**document, "environments": kept}, skipped
+
+
+def _not_judged(env: dict, judges: tuple[str, ...]) -> list[str]:
+    """What the rule could not judge in ``env``: objects the document left unresolved."""
+    items = [u for u in env.get("unresolved") or [] if u["what"] in judges]
+    if not items:
+        return []
+    shown = "; ".join(u["detail"] for u in items[:5]) + (f"; and {len(items) - 5} more" if len(items) > 5 else "")
+    return [f"environment {env['name']}: could not judge {len(items)} object(s): {shown}"]
 
 
 def run_rules(document: dict, rules: list[Rule], policy: Policy, functions: type,

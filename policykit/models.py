@@ -45,6 +45,9 @@ class Rule:
     key: str = "key"             # JMESPath giving each object's logical identity
     location: str = "source"     # JMESPath giving each object's {file, line, entry}
     requires: tuple[str, ...] = ()  # environment data sets the rule needs ("connections", ...)
+    # What the rule judges that the document may have left unresolved (``connection_accounts``,
+    # ``flow_owners``): an environment with such objects gets a note that they were not judged.
+    judges: tuple[str, ...] = ()
     origin: str = ""             # the plugin or file that contributed it
     fixtures: str | None = None  # folder holding fires*/silent* fixtures, for the test suite
 
@@ -93,6 +96,18 @@ class InputFailure:
 
 
 @dataclass
+class Notice:
+    """Something the scan could not join or judge, or a choice it made (not a finding)."""
+
+    message: str
+    source: Source | None = None
+
+    def sort_key(self) -> tuple:
+        s = self.source
+        return (s.file if s else "", s.entry or "" if s else "", s.line or 0 if s else 0, self.message)
+
+
+@dataclass
 class ScanResult:
     """Everything a reporter needs."""
 
@@ -101,6 +116,7 @@ class ScanResult:
     rule_failures: list[RuleFailure] = field(default_factory=list)
     input_failures: list[InputFailure] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (rule id, reason)
+    notices: list[Notice] = field(default_factory=list)           # sorted by place
     inputs: list[str] = field(default_factory=list)                # inputs named by the estate
     estate_name: str = "estate"
     files_read: dict[str, str] = field(default_factory=dict)       # every file read → SHA-256

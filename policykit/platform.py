@@ -109,3 +109,67 @@ ROLE_TEMPLATES = {
 ENVIRONMENT_MAKER_ROOT = "d58407f2-48d5-e711-a82c-000d3a37c848"
 #: Built-in roles known by name only.
 NAME_ONLY_BUILTINS = {"Service Reader", "Service Writer", "Environment Maker"}
+
+
+# --------------------------------------------------------------------------- Microsoft's own identities
+
+#: Microsoft's own system and application users sign in from these bare domains, which no customer
+#: account can have (a customer's are ``contoso.com`` or ``contoso.onmicrosoft.com``).
+MICROSOFT_DOMAINS = frozenset({"microsoft.com", "onmicrosoft.com"})
+#: ``applicationuser.applicationtype``: 0 first party, 1 platform (Microsoft's), 2 external (a customer's).
+MICROSOFT_APPLICATION_TYPES = frozenset({0, 1})
+#: Well-known first-party application ids of the services that create users in every environment.
+MICROSOFT_APPLICATION_IDS = frozenset({
+    "00000007-0000-0000-c000-000000000000",   # Dataverse (Dynamics CRM)
+    "475226c6-020e-4fb2-8a90-7a972cbfc1d4",   # PowerApps Service
+    "7df0a125-d3be-4c96-aa54-591f83ff541c",   # Microsoft Flow Service
+    "00000003-0000-0000-c000-000000000000",   # Microsoft Graph
+    "00000002-0000-0ff1-ce00-000000000000",   # Office 365 Exchange Online
+    "00000003-0000-0ff1-ce00-000000000000",   # Office 365 SharePoint Online
+})
+# Microsoft's reserved first-party ids: 0000000X-0000-0000-c000-…, 0000000X-0000-0ff1-ce00-….
+_FIRST_PARTY_ID = re.compile(r"^0000000[0-9a-f]-0000-0(000-c000|ff1-ce00)-000000000000$")
+
+
+def domain_of(upn: str | None) -> str | None:
+    """``crmoln@microsoft.com`` → ``microsoft.com``; None without an ``@``."""
+    if not isinstance(upn, str) or "@" not in upn:
+        return None
+    return upn.rsplit("@", 1)[1].strip().lower() or None
+
+
+def is_microsoft_identity(upn: str | None, application_id: str | None, application_type: int | None) -> bool:
+    """Microsoft's own system or application user, judged by what a customer cannot set: a user
+    name in a bare Microsoft domain, a first-party application id, or the applicationtype that
+    Dataverse records. Never by the display name: the admin center names every application user a
+    customer creates ``# <app name>``."""
+    if application_type in MICROSOFT_APPLICATION_TYPES:
+        return True
+    if domain_of(upn) in MICROSOFT_DOMAINS:
+        return True
+    app = norm_guid(application_id)
+    return bool(app) and (app in MICROSOFT_APPLICATION_IDS or bool(_FIRST_PARTY_ID.match(app or "")))
+
+
+# --------------------------------------------------------------------------- flows
+
+#: Trigger kinds of ``Request`` triggers that a person starts by hand (button, app, Copilot):
+#: those flows run on the invoker's license.
+_INSTANT_KINDS = frozenset({"button", "powerapp", "powerappv2", "virtualagent", "skills", "teams"})
+
+
+def trigger_kind(triggers: list[dict] | None) -> str | None:
+    """``instant``, ``scheduled`` or ``automated`` from a flow's triggers; None when unknown.
+
+    Power Automate's licensing follows it: automated and scheduled flows run on their owner's
+    license, instant flows on the license of whoever starts them.
+    """
+    if not triggers:
+        return None
+    first = triggers[0]
+    kind = str(first.get("type") or "").lower()
+    if kind == "recurrence":
+        return "scheduled"
+    if kind == "request" and str(first.get("kind") or "").lower() in _INSTANT_KINDS:
+        return "instant"
+    return "automated"

@@ -36,6 +36,7 @@ RULE_SPEC = {
     "security_severity": _security_severity, "precision": one_of("very-high", "high", "medium", "low"),
     "tags": [str], "cwe": [int], "query": str, "message": str, "key": str, "location": str,
     "parameters": ("map", lambda v: None), "requires": [str],
+    "judges": [one_of("connection_accounts", "flow_owners")],
 }
 REQUIRED = ("id", "name", "title", "severity", "query", "message")
 
@@ -60,7 +61,7 @@ def load_rule(folder: Path, display: str, origin: str) -> Rule:
         cwe=tuple(raw.get("cwe") or ()), parameters=dict(raw.get("parameters") or {}),
         key=raw.get("key", "key"), location=raw.get("location", "source"), origin=origin,
         fixtures=str(fixtures) if fixtures.is_dir() else None,
-        requires=tuple(raw.get("requires") or ()),
+        requires=tuple(raw.get("requires") or ()), judges=tuple(raw.get("judges") or ()),
     )
     return rule
 

@@ -7,13 +7,15 @@ import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 from .document import EnvironmentInput, build_document
+from .document.notices import Notices
 from .engine import check_policy_rules, functions_class, run_rules
 from .errors import InputError, PolicyError
 from .reading import Limits, read_file, record_reads, use_limits
-from .models import InputFailure, Rule, ScanResult
+from .models import InputFailure, Notice, Rule, ScanResult, Source
 from .parsing import parse_yaml
 from .plugins import get_plugin_manager
 from .policy import Policy, load_policy
@@ -160,6 +162,21 @@ def _load(pm, path: Path, kind: str, failures: list[InputFailure], inputs: list[
     return None
 
 
+def _once(solutions: Iterable[dict], notices: Notices) -> list[dict]:
+    """Each solution version once: a zip and an unpacked copy of the same solution (same unique
+    name and version) would report every finding twice. The first in the estate's order is kept;
+    two versions of one solution are two solutions."""
+    kept: dict[tuple[str, str], dict] = {}
+    for sol in solutions:
+        ident = (sol["unique_name"].lower(), sol.get("version") or "")
+        first = kept.setdefault(ident, sol)
+        if first is not sol:
+            notices.add(f"solution {sol['unique_name']} {sol.get('version') or ''} is scanned once: "
+                        f"{sol.get('path')} is a copy of {first.get('path')}, which is the one reported",
+                        sol.get("source"))
+    return list(kept.values())
+
+
 @dataclass
 class Built:
     """A loaded estate, ready for the rules: the document and what it was built with."""
@@ -192,14 +209,16 @@ def build(estate: Estate, plugins: list[str] | tuple[str, ...] = (), entry_point
     inputs: list[str] = []
     loaded = [s for s in (_load(pm, p, "solution", failures, inputs) for p in estate.solutions) if s]
     packages = [s for s in loaded if s.get("form") == "legacy-package"]
-    solutions = [s for s in loaded if s.get("form") != "legacy-package"]
+    notices = Notices()
+    solutions = _once([s for s in loaded if s.get("form") != "legacy-package"], notices)
     envs = []
     for spec in estate.environments:
         raw = _load(pm, spec.metadata, "environment", failures, inputs) if spec.metadata else None
         settings = [s for s in (_load(pm, p, "settings", failures, inputs) for p in spec.settings) if s]
         envs.append(EnvironmentInput(name=spec.name, raw=raw, settings=settings, solutions=spec.solutions,
                                      source=spec.source))
-    document = build_document(solutions, envs, policy, estate_name=estate.name, packages=packages)
+    document = build_document(solutions, envs, policy, estate_name=estate.name, packages=packages,
+                              notices=notices)
     pm.hook.policykit_enrich_document(document=document, policy=policy)
     functions = functions_class(pm.hook.policykit_jmespath_functions())
     return Built(document, policy, rules, functions, failures, inputs, dict(files_read))
@@ -217,8 +236,10 @@ def scan(estate: Estate, plugins: list[str] | tuple[str, ...] = (), entry_points
     policy = built.policy
     enabled = [r for r in built.rules if policy.settings_for(r.id, r.name).enabled]
     findings, rule_failures, skipped = run_rules(built.document, enabled, policy, built.functions, today)
+    notices = sorted((Notice(n["message"], Source.from_dict(n.get("source")))
+                      for n in built.document.get("notices") or []), key=Notice.sort_key)
     return ScanResult(rules=enabled, findings=findings, rule_failures=rule_failures,
-                      input_failures=built.input_failures, skipped=skipped, inputs=built.inputs,
+                      input_failures=built.input_failures, skipped=skipped, notices=notices, inputs=built.inputs,
                       estate_name=estate.name, files_read=built.files_read, policy_files=policy.files,
                       estate_file=estate.file, started_at=started, ended_at=_now())
 

@@ -9,7 +9,8 @@ from collections import Counter
 import pytest
 from conftest import CORPUS, MANIFEST, corpus_estate, needs_corpus
 
-from policykit.scanner import Estate, build
+from policykit.loaders.solution import load_solution
+from policykit.scanner import Estate, build, display_path
 
 pytestmark = needs_corpus
 
@@ -21,8 +22,12 @@ def manifest() -> dict:
 
 @pytest.fixture(scope="module")
 def corpus_document():
-    built = build(corpus_estate(), entry_points=False)
-    return built.document, built.input_failures, built.inputs
+    estate = corpus_estate()
+    built = build(estate, entry_points=False)
+    # The loaders' output for every file, copies included: the scan keeps one copy of each
+    # solution version (test_copies_are_scanned_once), the ground truth lists them all.
+    loaded = [load_solution(p, display_path(p)) for p in estate.solutions]
+    return built.document, built.input_failures, built.inputs, loaded
 
 
 def _facts(solution: dict) -> dict:
@@ -70,14 +75,14 @@ def _diff(path: str, got: dict, expected: dict) -> list[str]:
 
 
 def test_every_input_loads(corpus_document):
-    _document, failures, _inputs = corpus_document
+    _document, failures, _inputs, _loaded = corpus_document
     assert not failures, "\n".join(f"{f.file}:{f.entry}:{f.line}: {f.message}" for f in failures)
 
 
 def test_solutions_match_manifest_field_by_field(corpus_document, manifest):
-    document, _failures, _inputs = corpus_document
+    *_, loaded = corpus_document
     by_path = {}
-    for solution in document["solutions"]:
+    for solution in loaded:
         by_path[solution["path"]] = solution
     problems = []
     for entry in manifest["solutions"] + manifest["extracted_solutions"]:
@@ -91,9 +96,9 @@ def test_solutions_match_manifest_field_by_field(corpus_document, manifest):
 
 
 def test_totals(corpus_document, manifest):
-    document, *_ = corpus_document
+    *_, loaded = corpus_document
     totals = manifest["totals"]
-    entries = [s for s in document["solutions"] if not any(
+    entries = [s for s in loaded if not any(
         s["path"].endswith(e["path"]) for e in manifest["extracted_solutions"])]
     privileges = [p for s in entries for r in s["roles"] for p in r["privileges"]]
     assert len(entries) == totals["solutions"]
@@ -102,6 +107,21 @@ def test_totals(corpus_document, manifest):
     assert len(privileges) == totals["privileges"]
     assert dict(Counter(p["level"] for p in privileges)) == totals["privilege_levels"]
     assert sum(len(s["roles"]) for s in entries) == totals["roles"]
+
+
+def test_copies_are_scanned_once(corpus_document):
+    """The corpus holds zip + unpacked pairs of one solution version: the document keeps the first
+    of each, and a notice names every copy left out. Different versions stay apart."""
+    document, _failures, _inputs, loaded = corpus_document
+    versions = Counter((s["unique_name"].lower(), s["version"]) for s in loaded)
+    kept = Counter((s["unique_name"].lower(), s["version"]) for s in document["solutions"])
+    assert set(kept) == set(versions) and set(kept.values()) == {1}
+    copies = sum(versions.values()) - len(versions)
+    assert copies > 0  # the corpus has such pairs: the test must see some
+    notes = [n for n in document["notices"] if "is a copy of" in n["message"]]
+    assert len(notes) == copies
+    for note in notes:
+        assert note["source"]["file"] and " is scanned once: " in note["message"]
 
 
 def test_deployment_settings_match_manifest(corpus_document, manifest):

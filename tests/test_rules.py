@@ -54,6 +54,8 @@ def test_fixture(rule, fixture, monkeypatch):
     assert mine, f"{rule.id} did not fire on {fixture.name}"
     if "count" in expect:
         assert len(mine) == expect["count"], [f.message for f in mine]
+    if "keys" in expect:
+        assert sorted(f.key for f in mine) == sorted(expect["keys"]), [f.message for f in mine]
     for finding in mine:
         assert finding.source is not None and finding.source.line, finding
         assert (fixture / finding.source.file).exists() or finding.source.file.startswith(".."), finding.source

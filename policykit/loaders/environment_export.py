@@ -27,7 +27,7 @@ from ..platform import api_name, norm_guid, norm_ref, privilege_depth
 from ..reading import read_file
 
 #: Every data set a raw environment holds (absent ones are empty lists).
-DATASETS = ("systemusers", "teams", "roles", "connections", "connection_references",
+DATASETS = ("systemusers", "application_users", "teams", "roles", "connections", "connection_references",
             "workflows", "graph_users", "skus", "process_licenses")
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
@@ -211,6 +211,17 @@ def _systemuser(doc: Doc, row: dict) -> dict[str, Any]:
     }
 
 
+def _application_user(doc: Doc, row: dict) -> dict[str, Any]:
+    """``applicationusers.json``: which application users are Microsoft's (applicationtype 0/1)."""
+    return {
+        "application_id": doc.guid(row, "applicationid"),
+        "name": doc.str_(row, "applicationname"),
+        "application_type": doc.int_(row, "applicationtype"),
+        "user_id": doc.guid(row, "_userid_value"),
+        "source": doc.source(row, "applicationname"),
+    }
+
+
 def _team(doc: Doc, row: dict) -> dict[str, Any]:
     return {
         "id": doc.guid(row, "teamid", True),
@@ -251,6 +262,7 @@ def _connection(doc: Doc, row: dict) -> dict[str, Any]:
         "connector": _connector(doc, props),
         "display_name": doc.str_(props, "displayName"),
         "account": doc.str_(props, "accountName"),
+        "account_user_id": None,  # a snapshot resolves its accounts by name; an export names them
         "created_by": {
             "id": doc.guid(created, "id"),
             "display_name": doc.str_(created, "displayName"),
@@ -299,7 +311,7 @@ def _graph_user(doc: Doc, row: dict) -> dict[str, Any]:
         "display_name": doc.str_(row, "displayName"),
         "enabled": doc.bool_(row, "accountEnabled"),
         "user_type": doc.str_(row, "userType"),
-        "licenses": [{"sku_id": doc.guid(lic, "skuId", True),
+        "licenses": [{"sku_id": doc.guid(lic, "skuId", True), "sku_part_number": None,
                       "disabled_plans": [norm_ref(p) for p in doc.strings(lic, "disabledPlans")]}
                      for lic in doc.objects(row, "assignedLicenses")],
         "source": doc.source(row, "userPrincipalName"),
@@ -331,6 +343,7 @@ def _rows(build: Callable[[Doc, dict], dict[str, Any]]) -> Callable[[Doc], list[
 #: file → (data set, reader). Only these files (and roleprivileges/*.json) are ever read.
 _FILES: dict[str, tuple[str, Callable[[Doc], list[Any]]]] = {
     "systemusers.json": ("systemusers", _rows(_systemuser)),
+    "applicationusers.json": ("application_users", _rows(_application_user)),
     "teams.json": ("teams", _rows(_team)),
     "roles.json": ("roles", _rows(_role)),
     "connections.json": ("connections", _rows(_connection)),

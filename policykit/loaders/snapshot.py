@@ -6,7 +6,7 @@ needs a dozen API responses. It produces exactly the raw environment dict of
 except by ``format``:
 
 - people and application users become ``systemusers``; people with ``licenses`` also become
-  ``graph_users``, their SKUs (from the shipped catalog) the ``skus``;
+  ``graph_users`` whose licenses name SKUs by part number (the document resolves them);
 - roles, teams, connections, references and flows are referred to by name or upn, and get
   deterministic ids (uuid5) when none is given, so every run yields the same output.
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,13 @@ _FLOW_STATES = {"on": (1, 2), "off": (0, 1), True: (1, 2), False: (0, 1)}
 
 #: Web API accessmode of application users (Non-interactive) and of people (Read-Write).
 _ACCESS_MODE_APP, _ACCESS_MODE_USER = 4, 0
+
+
+@cache
+def _shipped_skus() -> dict[str, tuple[str, list[str]]]:
+    """Casefolded part number → (part number, service plan names) of the shipped catalog."""
+    return {part.casefold(): (part, [p["name"] for p in sku["service_plans"]])
+            for part, sku in catalog.licenses()["skus"].items()}
 
 
 def _uuid(kind: str, name: str) -> str:
@@ -112,7 +120,7 @@ class _Builder:
         self.users: list[_User] = []
         self.by_upn: dict[str, _User] = {}             # casefolded upn → user
         self.by_name: dict[str, list[_User]] = {}      # casefolded name → users
-        self.skus: dict[str, dict[str, Any]] = {}      # catalog part number → raw sku
+        self.by_app_id: dict[str, _User] = {}          # application id → application user
         self.connections: dict[str, dict[str, Any]] = {}  # connection id → raw connection
         self.flow_ids: set[str] = set()
 
@@ -262,13 +270,17 @@ class _Builder:
             if upn.casefold() in self.by_upn:
                 raise doc.error(f"user {upn!r} is listed twice", node, "upn")
             self.by_upn[upn.casefold()] = user
+        if app_id:
+            self.by_app_id[app_id] = user
         if name:
             # Two people may share a display name: only a reference by that name is an error.
             self.by_name.setdefault(name.casefold(), []).append(user)
         self.users.append(user)
 
     def _licenses(self, node: dict) -> list[dict[str, Any]]:
-        """``licenses: [PART_NUMBER | {sku, disabled_plans}]`` → Graph ``assignedLicenses``."""
+        """``licenses: [PART_NUMBER | {sku, disabled_plans}]`` → Graph-like ``assignedLicenses`` by
+        part number. The document resolves them with the catalog and the policy's overrides; a SKU
+        that no catalog knows makes the user's licenses unknown there (a notice, not an error)."""
         items = self.doc.value(node, "licenses", list) or []
         licenses = []
         for item in items:
@@ -280,25 +292,24 @@ class _Builder:
                 plans, where = self.doc.strings(item, "disabled_plans"), self.doc.line(item)
             else:
                 raise self.doc.error("a license is a SKU part number or {sku, disabled_plans}", node, "licenses")
-            sku = catalog.sku_by_part_number(part)
-            if sku is None:
-                raise self.doc.error_at(f"unknown SKU {part!r}: not in the license catalog", where)
-            licenses.append({"sku_id": norm_guid(sku["sku_id"]),
-                             "disabled_plans": [self._plan(sku, plan, where) for plan in plans]})
-            self.skus.setdefault(sku["sku_part_number"], {
-                "sku_id": norm_guid(sku["sku_id"]),
-                "sku_part_number": sku["sku_part_number"],
-                "service_plans": [{"id": None, "name": p, "status": "Success"} for p in sku["service_plans"]],
-            })
+            if not part.strip():
+                raise self.doc.error_at("a license names no SKU", where)
+            known = _shipped_skus().get(part.strip().casefold())
+            licenses.append({"sku_id": None, "sku_part_number": known[0] if known else part.strip(),
+                             "disabled_plans": [self._plan(known, plan, where) for plan in plans]})
         return licenses
 
-    def _plan(self, sku: dict[str, Any], plan: str, where: int) -> str:
-        # Only catalog plans grant anything, so disabling another is surely a typo.
-        for known in sku["service_plans"]:
-            if known.casefold() == plan.casefold():
-                return known
-        raise self.doc.error_at(f"{sku['sku_part_number']} has no service plan {plan!r} in the license catalog "
-                                f"(known: {', '.join(sku['service_plans'])})", where)
+    def _plan(self, known: tuple[str, list[str]] | None, plan: str, where: int) -> str:
+        # Only catalog plans grant anything, so disabling another is surely a typo. A SKU the
+        # shipped catalog lacks (the policy may define it) cannot be checked here.
+        if known is None:
+            return plan
+        part, names = known
+        for name in names:
+            if name.casefold() == plan.casefold():
+                return name
+        raise self.doc.error_at(f"{part} has no service plan {plan!r} in the license catalog "
+                                f"(see: policykit catalog skus {part} --plans)", where)
 
     def user_ref(self, node: dict, key: str) -> str | None:
         """Resolve ``owner``/``created_by`` (a upn or name) to a Dataverse user's id."""
@@ -317,6 +328,25 @@ class _Builder:
                 raise self.doc.error(f"{key} {ref!r} is not a Dataverse user (dataverse: false)", node, key)
             user.dataverse = True  # owning or creating a flow makes a user a Dataverse user
         return user.id
+
+    def account_ref(self, node: dict, account: str | None) -> str | None:
+        """The listed user a connection's ``account`` names — by upn, application id or name — so
+        that ``account: AppUser_Dataverse_PRD`` is that application user, not a second, personal
+        account of the same name. An account that names nobody is left to the document, which
+        reports it; one that names several users by name is an error."""
+        if account is None:
+            return None
+        user = self.by_upn.get(account.casefold()) or self.by_app_id.get(norm_guid(account) or "")
+        if user is None:
+            named = self.by_name.get(account.casefold(), [])
+            if len(named) > 1:
+                raise self.doc.error(f"account {account!r} names several users: use the upn or application id",
+                                     node, "account")
+            user = named[0] if named else None
+        if user is None:
+            return None
+        # People are indexed by their Entra object id whether or not they are Dataverse users.
+        return user.id if user.application_id else (user.aad_object_id or user.id)
 
     def systemuser(self, user: _User) -> dict[str, Any]:
         return {
@@ -343,7 +373,7 @@ class _Builder:
             "display_name": user.name,
             "enabled": not user.disabled,
             "user_type": "Guest" if user.guest else "Member",
-            "licenses": user.licenses or [],
+            "licenses": user.licenses,  # None: not stated, so unknown (never "holds none")
             "source": self.doc.source(user.node),
         }
 
@@ -368,6 +398,7 @@ class _Builder:
             "connector": connector,
             "display_name": display_name,
             "account": account,
+            "account_user_id": self.account_ref(node, account),
             "created_by": {"id": self.guid(created, "id"), "display_name": doc.str_(created, "display_name"),
                            "email": doc.str_(created, "email"),
                            "type": self.enum(created, "type", ("User", "ServicePrincipal")),
@@ -478,14 +509,15 @@ def load_snapshot(path: Path, display: str) -> dict[str, Any]:
 
     raw.update({
         "systemusers": [builder.systemuser(u) for u in builder.users if u.dataverse],
+        "application_users": [],  # a snapshot gives application_type on the user itself
         "teams": list(builder.teams.values()),
         "roles": list(builder.roles.values()),
         "connections": connections,
         "connection_references": references,
         "workflows": flows,
-        "graph_users": [builder.graph_user(u) for u in builder.users
-                        if u.licenses is not None and not u.application_id],
-        "skus": [builder.skus[k] for k in sorted(builder.skus)],
+        # Every listed person is an Entra user; one listed without `licenses` has unknown licenses.
+        "graph_users": [builder.graph_user(u) for u in builder.users if u.upn and not u.application_id],
+        "skus": [],  # SKUs come from the catalog, with the policy's overrides
         "process_licenses": [norm_ref(ref) for ref in doc.strings(root, "process_licenses")],
     })
     raw["available"] = _available(root, raw)

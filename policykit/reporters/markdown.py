@@ -29,6 +29,7 @@ from ..models import (
     LEVELS,
     Finding,
     InputFailure,
+    Notice,
     Rule,
     RuleFailure,
     ScanResult,
@@ -67,6 +68,7 @@ def to_markdown(result: ScanResult, *, max_rows: int = MAX_ROWS) -> str:
         _findings_table(shown, rules, hidden=len(ordered) - len(shown)),
         _by_rule(shown, ordered, rules),
         _skipped(result.skipped, max_rows),
+        _notices(result.notices, max_rows),
     ]
     return "\n\n".join(block for block in blocks if block) + "\n"
 
@@ -224,6 +226,14 @@ def _rule_section(rule_id: str, rule: Rule | None, listed: list[Finding], total:
 def _finding_item(finding: Finding) -> str:
     env = f" \\[{escape(finding.environment)}\\]" if finding.environment else ""
     return f"- {escape(finding.level)} {_location(finding.source)}{env}: {escape(finding.message.strip())}"
+
+
+def _notices(notices: list[Notice], max_rows: int) -> str:
+    if not notices:
+        return ""
+    items = [f"- {_location(n.source)}: {escape(n.message)}" if n.source else f"- {escape(n.message)}"
+             for n in notices]
+    return _details(f"Notes ({len(notices)})", _capped(items, max_rows))
 
 
 def _skipped(skipped: list[tuple[str, str]], max_rows: int) -> str:

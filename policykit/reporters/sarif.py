@@ -53,6 +53,7 @@ from ..models import (
     LEVELS,
     Finding,
     InputFailure,
+    Notice,
     Rule,
     RuleFailure,
     ScanResult,
@@ -545,6 +546,7 @@ def _invocation(result: ScanResult, index: dict[str, int], unlocated: list[Findi
         notes.append(_om(om.Notification, level="warning", message=_om(om.Message, text=sentence(text))))
     notes += [_input_failure(f) for f in sorted(result.input_failures, key=input_failure_key)]
     notes += [_skipped(rule_id, reason, index) for rule_id, reason in sorted(result.skipped)]
+    notes += [_notice(n) for n in result.notices]
     notes += [_unlocated(f, index) for f in unlocated]
     return _om(
         om.Invocation,
@@ -590,6 +592,11 @@ def _skipped(rule_id: str, reason: str, index: dict[str, int]) -> om.Notificatio
         message=_om(om.Message, text=sentence(f"rule {rule_id} skipped: {reason}")),
         associated_rule=_rule_ref(rule_id, index),
     )
+
+
+def _notice(notice: Notice) -> om.Notification:
+    return _om(om.Notification, level="note", message=_om(om.Message, text=sentence(notice.message)),
+               locations=[_location(notice.source)] if notice.source else None)
 
 
 def _unlocated(finding: Finding, index: dict[str, int]) -> om.Notification:

@@ -93,4 +93,8 @@ def _failures(result: ScanResult, paint: Paint) -> list[str]:
         lines.append(f"{paint('error', 'INPUT FAILED')} {_input_where(input_failure)}: {input_failure.message}")
     for rule_id, reason in sorted(result.skipped):
         lines.append(f"{paint('dim', 'SKIPPED')} {rule_id}: {reason}")
+    for notice in result.notices:
+        where = ":".join(str(p) for p in (notice.source.file, notice.source.entry, notice.source.line) if p) \
+            if notice.source else ""
+        lines.append(f"{paint('dim', 'NOTE')} {where + ': ' if where else ''}{notice.message}")
     return lines

@@ -1,0 +1,139 @@
+"""One environment's view: users, connections, bindings, flows and roles joined, then what each
+user serves, owns and may change, and the accounts that do something here."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from ..catalog import Catalogs
+from ..platform import norm_guid
+from ..policy import Policy
+from .bindings import bindings, connection_groups, connections
+from .flows import environment_flows
+from .notices import Notices
+from .roles import effective_privileges, environment_roles
+from .users import Identities, environment_users
+
+
+@dataclass
+class EnvironmentInput:
+    """What the estate says about one environment, loaded but not yet joined."""
+
+    name: str
+    raw: dict | None = None                              # from an environment loader
+    settings: list[dict] = field(default_factory=list)   # from the settings loader
+    solutions: list[str] | None = None                   # unique names deployed; None = all scanned
+    source: dict | None = None                           # where the estate declares it
+
+
+def _user_facts(users: list[dict], binds: list[dict], flows: list[dict], roles: list[dict],
+                deployed: list[dict]) -> None:
+    """Per user: what it serves and owns, and (application users) what its roles let it change."""
+    for user in users:
+        user.update(served_solutions=set(), references=[], owned_flows=[], premium_owned_flows=[],
+                    needed_services=set(), connectors=set())
+    for b in binds:
+        if b["user"] is not None:
+            b["user"]["served_solutions"].add(b["solution"])
+            b["user"]["references"].append(f"{b['solution']}/{b['logical_name']}")
+            if b["service"]:
+                b["user"]["needed_services"].add(b["service"])
+            if b["connector"]:
+                b["user"]["connectors"].add(b["connector"])
+    for f in flows:
+        if f["owner"] is not None:
+            f["owner"]["owned_flows"].append(f["name"])
+            if f["premium"]:
+                f["owner"]["premium_owned_flows"].append(f["name"])
+    roles_by_id = {r["id"]: r for r in roles if r.get("id")}
+    roles_by_name = {r["name"]: r for r in roles}
+    shipped = {r["name"]: r for s in deployed for r in s["roles"]}
+    tables_by_solution = {s["unique_name"]: {e["name"] for e in s["entities"]} for s in deployed}
+    for user in users:
+        privileges = effective_privileges(user, roles_by_id, roles_by_name, shipped)
+        served = sorted(user["served_solutions"])
+        served_tables = sorted(set().union(*(tables_by_solution.get(s, set()) for s in served)))
+        write = sorted({p["table"] for p in privileges
+                        if p["table"] and p["access"] in ("Create", "Write", "Delete", "Assign")})
+        user.update(
+            served_solutions=served, references=sorted(user["references"]),
+            needed_services=sorted(user["needed_services"]), connectors=sorted(user["connectors"]),
+            owned_flows=sorted(user["owned_flows"]), premium_owned_flows=sorted(user["premium_owned_flows"]),
+            privileges=privileges, write_tables=write, served_tables=served_tables,
+            write_tables_outside=[t for t in write if t not in served_tables],
+        )
+
+
+def _accounts(env: dict) -> list[dict]:
+    """The accounts that do something here: behind a connection reference, or owning a flow."""
+    conns: dict[str, set] = defaultdict(set)
+    for b in env["bindings"]:
+        if b["user"] is not None and b["connection_id"]:
+            conns[b["user"]["key"]].add(b["connection_id"])
+    out = []
+    for user in sorted(env["users"], key=lambda u: u["key"]):
+        if not user["served_solutions"] and not user["owned_flows"]:
+            continue
+        out.append({
+            "key": user["key"], "environment": env["name"],
+            "account": user["upn"] or user["application_id"] or user["name"], "kind": user["kind"], "user": user,
+            "solutions": user["served_solutions"], "references": user["references"],
+            "connections": sorted(conns[user["key"]]), "connectors": user["connectors"],
+            "owned_flows": user["owned_flows"], "premium_owned_flows": user["premium_owned_flows"],
+            "source": user.get("source"),
+        })
+    return out
+
+
+def _settings_references(name: str, settings: list[dict], solutions: list[dict]) -> list[dict]:
+    known = {ref["logical_name"].lower() for s in solutions for ref in s["connection_references"]}
+    return [{**r, "environment": name, "file": s["file"], "key": f"{name}/{s['file']}/{r['logical_name']}",
+             "known": r["logical_name"].lower() in known}
+            for s in settings for r in s["connection_references"]]
+
+
+def _settings_variables(name: str, settings: list[dict]) -> list[dict]:
+    variables: dict[str, dict] = {}
+    for s in settings:
+        for v in s["environment_variables"]:
+            variables.setdefault(v["schema_name"].lower(), v)
+    return [{**v, "environment": name, "key": f"{name}/{v['schema_name']}"} for v in variables.values()]
+
+
+def build_environment(inp: EnvironmentInput, solutions: list[dict], policy: Policy, cats: Catalogs,
+                      notices: Notices) -> dict:
+    raw = inp.raw or {}
+    name = inp.name
+    deployed = [s for s in solutions if inp.solutions is None or s["unique_name"] in inp.solutions]
+    roles_by_id = {norm_guid(r.get("id")) or "": r for r in raw.get("roles") or []}
+    users, index = environment_users(name, raw, policy, cats, roles_by_id, notices) if inp.raw \
+        else ([], Identities())
+    ctx = {"index": index, "users": users, "policy": policy, "cats": cats, "notices": notices, "unresolved": []}
+    conns = connections(name, raw, ctx)
+    binds = bindings(name, inp.settings, raw, deployed, conns, cats)
+    flows = environment_flows(name, raw, deployed, ctx)
+    roles = environment_roles(name, raw, users, roles_by_id)
+    _user_facts(users, binds, flows, roles, deployed)
+    env = {
+        "name": name, "key": name,
+        "id": raw.get("id"), "display_name": raw.get("display_name"), "type": raw.get("type"),
+        "url": raw.get("url"), "format": raw.get("format"),
+        "available": sorted(set(raw.get("available") or []) | ({"settings"} if inp.settings else set())),
+        "has_metadata": inp.raw is not None, "has_settings": bool(inp.settings),
+        "settings_files": [s["file"] for s in inp.settings],
+        "solutions": [s["unique_name"] for s in deployed],
+        "users": users,
+        "teams": raw.get("teams") or [],
+        "roles": roles,
+        "connections": conns,
+        "connection_groups": connection_groups(name, conns, cats),
+        "settings_references": _settings_references(name, inp.settings, solutions),
+        "bindings": binds,
+        "flows": flows,
+        "settings_variables": _settings_variables(name, inp.settings),
+        "unresolved": ctx["unresolved"],
+        "source": raw.get("source") or inp.source or (inp.settings[0]["source"] if inp.settings else None),
+    }
+    env["accounts"] = _accounts(env)
+    return env
