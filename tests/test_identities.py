@@ -67,14 +67,19 @@ def test_kind_by_what_cannot_be_faked(name, upn, app_id, app_type, kind):
     assert kind_of(POLICY, name=name, upn=upn, application_id=app_id, application_type=app_type) == kind
 
 
-def _export_with(tmp_path: Path, application_type: int) -> Estate:
+def _export(tmp_path: Path, file: str, edit) -> Estate:
+    """The test export folder, with ``edit`` applied to the rows of one of its API responses."""
     folder = tmp_path / "dev"
     shutil.copytree(EXPORT, folder)
-    path = folder / "applicationusers.json"
+    path = folder / file
     data = json.loads(path.read_text(encoding="utf-8"))
-    data["value"][0]["applicationtype"] = application_type
+    edit(data["value"])
     path.write_text(json.dumps(data, indent=2), encoding="utf-8")
     return Estate(name="t", solutions=[ORDERS], environments=[EnvironmentSpec(name="DEV", metadata=folder)])
+
+
+def _export_with(tmp_path: Path, application_type: int) -> Estate:
+    return _export(tmp_path, "applicationusers.json", lambda rows: rows[0].update(applicationtype=application_type))
 
 
 @pytest.mark.parametrize("application_type, kind", [(2, "application"), (1, "platform"), (0, "platform")])
@@ -188,13 +193,7 @@ def test_account_without_any_user_data_is_classified_by_name(tmp_path):
 
 
 def _export_owner(tmp_path: Path, owner: str) -> Estate:
-    folder = tmp_path / "dev"
-    shutil.copytree(EXPORT, folder)
-    path = folder / "workflows.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    data["value"][0]["_ownerid_value"] = owner
-    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    return Estate(name="t", solutions=[ORDERS], environments=[EnvironmentSpec(name="DEV", metadata=folder)])
+    return _export(tmp_path, "workflows.json", lambda rows: rows[0].update(_ownerid_value=owner))
 
 
 def test_flow_owner_matching_nobody_is_reported(tmp_path):
@@ -251,13 +250,8 @@ def test_policy_catalog_defines_an_unknown_sku_for_snapshots(tmp_path):
 
 
 def test_unknown_sku_in_an_export(tmp_path):
-    folder = tmp_path / "dev"
-    shutil.copytree(EXPORT, folder)
-    path = folder / "users.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    data["value"][0]["assignedLicenses"].append({"skuId": "0e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b", "disabledPlans": []})
-    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    estate = Estate(name="t", solutions=[ORDERS], environments=[EnvironmentSpec(name="DEV", metadata=folder)])
+    unknown = {"skuId": "0e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b", "disabledPlans": []}
+    estate = _export(tmp_path, "users.json", lambda rows: rows[0]["assignedLicenses"].append(unknown))
     result = scan(estate, entry_points=False)
     assert not result.input_failures
     assert [n.source.file.endswith("users.json") for n in result.notices if "0e1f2a3b" in n.message] == [True]
