@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PolicyError
-from .reading import read_file
 from .models import LEVELS
 from .parsing import Parsed, parse_yaml
+from .platform import norm_guid
+from .reading import read_file
 from .schema import check, one_of
 
 
@@ -123,7 +124,7 @@ class Policy:
         return any(re.search(p, n) for p in self.technical_patterns for n in names)
 
     def is_platform(self, name: str | None, domain: str | None, application_id: str | None) -> bool:
-        if application_id and application_id.lower() in {a.lower().strip("{}") for a in self.platform_app_ids}:
+        if application_id and norm_guid(application_id) in {norm_guid(a) for a in self.platform_app_ids}:
             return True
         if name and (name in self.platform_names or any(re.search(p, name) for p in self.platform_name_patterns)):
             return True
