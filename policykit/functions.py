@@ -6,69 +6,16 @@ Plugins add functions through the ``policykit_jmespath_functions`` hook.
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
 from typing import Any
 
 from jmespath import functions as jfunctions
 
 from .errors import RuleError
 from .platform import DEPTHS as DEPTH
-from .platform import is_placeholder
+from .secrets import redact, secret_reason
 
-
-_SECRET_NAME = re.compile(r"secret|password|passwd|pwd|apikey|api_key|key|token|connectionstring|connstr|sas",
-                          re.IGNORECASE)
-_JWT = re.compile(r"^eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}$")
-_SAS = re.compile(r"[?&]sig=[A-Za-z0-9%/+=]{16,}", re.IGNORECASE)
-_CONN = re.compile(r"(AccountKey|SharedAccessKey|Password|Pwd)\s*=\s*[^;\s]{4,}", re.IGNORECASE)
-# Shapes that are identifiers, not credentials: URLs, e-mail addresses and UPNs, numbers,
-# booleans, GUIDs (with or without dashes), host names (org names such as unq…crm), Teams ids.
-_NOT_SECRET = re.compile(r"^(https?://\S+|[\w.+-]+@[\w.-]+|true|false|yes|no|\d+(\.\d+)?|"
-                         r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}|"
-                         r"[a-z0-9-]+(\.[a-z0-9-]+)+|\d+:[\w.-]+@thread\.\w+)$", re.IGNORECASE)
-
-
-def entropy(value: str) -> float:
-    """Shannon entropy in bits per character."""
-    if not value:
-        return 0.0
-    counts = Counter(value)
-    return -sum(c / len(value) * math.log2(c / len(value)) for c in counts.values())
-
-
-def secret_reason(name: str | None, value: Any) -> str | None:
-    """Why ``value`` (named ``name``) looks like a secret, or None.
-
-    A value shape is enough (JWT, SAS signature, connection string with a key or password,
-    a long high-entropy token); a secret-sounding name needs a literal value that is not an
-    obvious non-secret (URL, e-mail, number, GUID, boolean) or a pipeline placeholder.
-    """
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if not text or is_placeholder(text) or text.startswith("@"):  # @parameters(...) expressions
-        return None
-    if _JWT.match(text):
-        return "a JSON Web Token"
-    if _SAS.search(text):
-        return "a SAS signature (sig=)"
-    if _CONN.search(text):
-        return "a connection string with a key or password"
-    compact = text.replace("-", "").replace("_", "")
-    if len(text) >= 20 and " " not in text and not _NOT_SECRET.match(text) and entropy(compact) >= 4.0 \
-            and re.search(r"[0-9]", text) and re.search(r"[A-Za-z]", text):
-        return "a high-entropy token"
-    if name and _SECRET_NAME.search(name) and not _NOT_SECRET.match(text) and " " not in text and len(text) >= 6:
-        return f"a literal value in '{name}'"
-    return None
-
-
-def redact(value: Any) -> str:
-    """First two characters and the length: enough to recognize, useless to an attacker."""
-    text = str(value or "")
-    return f"{text[:2]}…({len(text)} chars)"
+__all__ = ["BaseFunctions", "redact", "secret_reason"]
 
 
 class BaseFunctions(jfunctions.Functions):
@@ -135,11 +82,20 @@ class BaseFunctions(jfunctions.Functions):
         return [p for p in privileges if isinstance(p, dict)
                 and DEPTH.get(p.get("level") or "None", 0) > DEPTH.get(lowered.get((p.get("name") or "").lower(), "None"), 0)]
 
+    # ----------------------------------------------------------------------- secrets (policykit.secrets)
+
     @jfunctions.signature({"types": ["string", "null"]}, {"types": ["string", "number", "boolean", "null"]})
     def _func_secret_reason(self, name: str | None, value: Any) -> str | None:
-        """Why a named value looks like a secret (see :func:`secret_reason`), or null."""
+        """Why a named value looks like a secret (see :func:`policykit.secrets.secret_reason`), or null."""
         return secret_reason(name, value)
 
     @jfunctions.signature({"types": ["string", "number", "boolean", "null"]})
     def _func_redact(self, value: Any) -> str:
         return redact(value)
+
+    @jfunctions.signature({"types": ["array", "null"]}, {"types": ["object"]})
+    def _func_merge_each(self, items: list | None, extra: dict) -> list:
+        """``merge_each(parameters, {flow: name, flow_key: key})``: every object of ``items`` with
+        ``extra``'s keys added, so that a rule can report each item on its own and still name its
+        parent (JMESPath has no variables). Non-objects are left out."""
+        return [{**item, **extra} for item in items or [] if isinstance(item, dict)]

@@ -1,8 +1,9 @@
 """Facts about one cloud flow, read from its JSON definition (``Workflows/<Name>-<ID>.json``).
 
 Only facts: which connection references and connectors the flow uses, its triggers and
-actions, connections that bypass a connection reference, HTTP use. Judging them is the rules'
-job; deciding whether a connector is premium is the document's (it knows the catalog).
+actions, connections that bypass a connection reference, HTTP use, and the literal credentials
+an HTTP request carries. Judging them is the rules' job; deciding whether a connector is premium
+is the document's (it knows the catalog).
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ from typing import Any
 
 from ..parsing import Parsed
 from ..platform import api_name
+from ..secrets import authentication_literals, header_literals, request_literals
 
 #: ``@parameters('$connections')['shared_office365_1']['connectionId']`` → ``shared_office365_1``.
 _LEGACY_KEY = re.compile(r"""\$connections'\s*\)\s*\[\s*'([^']+)'""")
 
 # Built-in operation types that call arbitrary HTTP endpoints (premium).
 HTTP_TYPES = {"http", "httpwebhook"}
-# Fields of an HTTP action's ``authentication`` that hold a credential.
-SECRET_FIELDS = {"password", "secret", "key", "pfx", "value", "clientsecret"}
+# The requests an HttpWebhook trigger/action sends, each described like an Http action's inputs.
+WEBHOOK_REQUESTS = ("subscribe", "unsubscribe")
 
 
 def _children(op: dict) -> list[dict]:
@@ -48,6 +50,25 @@ def _operations(container: Any, kind: str, out: list[tuple[str, str, dict, dict]
                 continue
             out.append((kind, name, op, ops))
             stack.extend(reversed(_children(op)))
+
+
+def literal_secrets(op_type: str, inputs: dict) -> list[dict[str, str]]:
+    """``{where, value}`` for each credential written literally into a trigger's or action's inputs.
+
+    ``Http``: headers (``Authorization``, ``x-api-key``, ``Ocp-Apim-Subscription-Key``, ...), body
+    (``client_secret=``, ``"password": ...``), URI and ``queries`` (``code=``, ``sig=``,
+    ``api_key=``) and the ``authentication`` block. ``HttpWebhook``: the same for its
+    ``subscribe`` and ``unsubscribe`` requests. Any other operation (connector actions,
+    ``Response``): its ``headers`` and ``authentication``. Expressions (``@parameters(...)``,
+    ``Bearer @{...}``) and pipeline placeholders are not literals (:mod:`policykit.secrets`).
+    """
+    kind = op_type.lower()
+    if kind == "http":
+        return request_literals(inputs)
+    if kind == "httpwebhook":
+        return [{"where": f"{part} {found['where']}", "value": found["value"]}
+                for part in WEBHOOK_REQUESTS for found in request_literals(inputs.get(part))]
+    return header_literals(inputs.get("headers")) + authentication_literals(inputs.get("authentication"))
 
 
 def analyse_flow(parsed: Parsed, source: dict) -> dict[str, Any]:
@@ -107,17 +128,10 @@ def analyse_flow(parsed: Parsed, source: dict) -> dict[str, Any]:
             "source": named(holder, name),
         }
         auth = inputs.get("authentication")
-        if isinstance(auth, dict):
-            info["authentication"] = {
-                "type": auth.get("type") if isinstance(auth.get("type"), str) else None,
-                # Literal values, not @parameters(...)/@body(...) expressions: secrets in the file.
-                "literal_secrets": [
-                    {"field": f, "value": auth[f]} for f in sorted(auth)
-                    if f.lower() in SECRET_FIELDS and isinstance(auth[f], str) and auth[f].strip()
-                    and not auth[f].lstrip().startswith("@") and "@{" not in auth[f]],
-            }
-        else:
-            info["authentication"] = None
+        info["authentication"] = {"type": auth.get("type") if isinstance(auth.get("type"), str) else None} \
+            if isinstance(auth, dict) else None
+        # The credentials written into the file; PPK502 reports them (redacted), one finding per operation.
+        info["literal_secrets"] = literal_secrets(op_type, inputs)
         if op_type.lower() in HTTP_TYPES:
             uses_http = True
         if kind == "trigger":
