@@ -1,11 +1,19 @@
-"""Security roles: which built-in role a role is (by template), what a role reaches at Global
-depth, an environment's roles with their holders, and the custom roles the role rules judge."""
+"""Security roles: which Microsoft role a role is (by template), which tables only have Global
+depth, what a role reaches at Global depth, an environment's roles with their holders, and the
+custom roles the role rules judge."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 
-from ..platform import DEPTHS, ENVIRONMENT_MAKER_ROOT, NAME_ONLY_BUILTINS, ROLE_TEMPLATES, norm_guid, parse_privilege
+from ..platform import (
+    DEPTHS,
+    ORGANIZATION_OWNED_TABLES,
+    builtin_role,
+    norm_guid,
+    parse_privilege,
+)
 
 
 def role_ref(role: dict, roles_by_id: dict[str, dict], via: str) -> dict:
@@ -13,24 +21,36 @@ def role_ref(role: dict, roles_by_id: dict[str, dict], via: str) -> dict:
     rid = norm_guid(role.get("id"))
     known = roles_by_id.get(rid or "", {})
     template = norm_guid(role.get("template_id")) or norm_guid(known.get("template_id"))
-    if not template and known.get("parent_root_id"):
-        template = norm_guid(roles_by_id.get(norm_guid(known["parent_root_id"]) or "", {}).get("template_id"))
+    root = norm_guid(known.get("parent_root_id"))
+    if not template and root:
+        template = norm_guid(roles_by_id.get(root, {}).get("template_id"))
     name = role.get("name") or known.get("name") or ""
-    builtin = ROLE_TEMPLATES.get(template or "")
-    if not builtin and ENVIRONMENT_MAKER_ROOT in (rid, norm_guid(known.get("parent_root_id"))):
-        builtin = "Environment Maker"
-    if not builtin and name in NAME_ONLY_BUILTINS:
-        builtin = name
-    return {"id": rid, "name": name, "template_id": template, "builtin": builtin, "via": via}
+    return {"id": rid, "name": name, "template_id": template,
+            "builtin": builtin_role(template, rid, root, name), "via": via}
 
 
-def role_summary(role: dict) -> None:
-    """Tables a role touches and how many it reaches at Global depth (for breadth rules)."""
+def org_owned_tables(solutions: Iterable[dict]) -> frozenset[str]:
+    """Tables whose privileges only have Global depth: Dataverse's organization-owned system tables
+    (``platform.ORGANIZATION_OWNED_TABLES``) and the scanned solutions' organization-owned ones."""
+    return ORGANIZATION_OWNED_TABLES | {e["name"] for s in solutions for e in s.get("entities") or []
+                                        if e.get("org_owned")}
+
+
+def role_summary(role: dict, org_owned: frozenset[str] = ORGANIZATION_OWNED_TABLES) -> None:
+    """Marks each privilege ``org_owned`` (its table only has Global depth) and sums up the tables
+    the role touches: ``global_tables`` and ``global_share`` count user- and team-owned tables only,
+    where Global is a choice; ``org_owned_tables`` are the others."""
+    for p in role["privileges"]:
+        p["org_owned"] = bool(p.get("table")) and p["table"] in org_owned
     tables = {p["table"] for p in role["privileges"] if p.get("table")}
-    global_tables = {p["table"] for p in role["privileges"] if p.get("table") and p["level"] == "Global"}
+    org = tables & org_owned
+    global_tables = {p["table"] for p in role["privileges"]
+                     if p.get("table") and not p["org_owned"] and p["level"] == "Global"}
+    owned = len(tables) - len(org)
     role["tables"] = sorted(tables)
+    role["org_owned_tables"] = sorted(org)
     role["global_tables"] = sorted(global_tables)
-    role["global_share"] = round(100.0 * len(global_tables) / len(tables), 1) if tables else 0.0
+    role["global_share"] = round(100.0 * len(global_tables) / owned, 1) if owned else 0.0
 
 
 def _privilege(raw: dict) -> dict:
@@ -42,11 +62,12 @@ def _privilege(raw: dict) -> dict:
 
 
 def solution_roles(sol: dict) -> None:
+    org_owned = org_owned_tables([sol])
     for role in sol["roles"]:
         role["solution"] = sol["unique_name"]
         role["environment"] = None
         role["key"] = f"{sol['unique_name']}/{role['name']}"
-        role_summary(role)
+        role_summary(role, org_owned)
 
 
 def environment_roles(env: str, raw: dict, users: list[dict], roles_by_id: dict[str, dict]) -> list[dict]:
@@ -91,7 +112,14 @@ def effective_privileges(user: dict, roles_by_id: dict, roles_by_name: dict, shi
 
 def custom_roles(solutions: list[dict], envs: list[dict]) -> list[dict]:
     """Custom roles with privileges: from solutions, and from environments where exported
-    (an environment role that a deployed scanned solution ships is that solution's role)."""
+    (an environment role that a deployed scanned solution ships is that solution's role).
+
+    Every role's summary is computed again here, where every scanned solution is known: a table
+    one solution declares organization-owned is so in every role that touches it."""
+    org_owned = org_owned_tables(solutions)
+    for role in [r for s in solutions for r in s["roles"]] + [r for e in envs for r in e["roles"]]:
+        if role.get("privileges") is not None:
+            role_summary(role, org_owned)
     out = [r for s in solutions for r in s["roles"]]
     for env in envs:
         deployed = set(env["solutions"])

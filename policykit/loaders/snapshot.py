@@ -25,11 +25,23 @@ from pathlib import Path
 from typing import Any
 
 from .. import catalog
-from ..platform import API_PREFIX, ROLE_TEMPLATES, api_name, is_guid, norm_guid, norm_ref, privilege_depth
+from ..platform import (
+    API_PREFIX,
+    PLATFORM_ROLE_TEMPLATES,
+    ROLE_TEMPLATE_BY_NAME,
+    ROLE_TEMPLATES,
+    api_name,
+    is_guid,
+    norm_guid,
+    norm_ref,
+    privilege_depth,
+)
 from .environment_export import DATASETS, Doc
 
-#: Template ids of Dataverse's built-in roles by name; role ids differ per environment, these do not.
-BUILTIN_ROLE_TEMPLATES: dict[str, str] = {name: template for template, name in ROLE_TEMPLATES.items()}
+#: Template ids of the platform's own roles by name (every Dataverse environment has them); role ids
+#: differ per environment, these do not. ``_builtin`` knows every documented template by name.
+BUILTIN_ROLE_TEMPLATES: dict[str, str] = {name: template for template, name in ROLE_TEMPLATES.items()
+                                          if template in PLATFORM_ROLE_TEMPLATES}
 
 #: ``properties.environmentSku`` values of the admin API.
 ENVIRONMENT_TYPES = ("Production", "Sandbox", "Trial", "Developer", "Default", "Teams")
@@ -80,11 +92,9 @@ def _uuid(kind: str, name: str) -> str:
 
 
 def _builtin(name: str) -> str | None:
-    """The template id of a built-in role name (case-insensitive)."""
-    for builtin, template in BUILTIN_ROLE_TEMPLATES.items():
-        if builtin.casefold() == name.casefold():
-            return template
-    return None
+    """The template id of a role named like a Microsoft role template's (case-insensitive):
+    System Administrator, Salesperson, Common Data Service User (Basic User's old name)..."""
+    return ROLE_TEMPLATE_BY_NAME.get(name.casefold())
 
 
 @dataclass

@@ -245,10 +245,20 @@ def _canvas_apps(custom, tree: FileTree, cname: str) -> list[dict]:
     return _components(custom, tree, cname, "CanvasApp", "CanvasApps", ".meta.xml", _canvas_app)
 
 
+#: ``<OwnershipTypeMask>`` as solution XML spells it → Dataverse's ``OwnershipTypes`` name.
+#: Exports write ``OrgOwned`` for ``OrganizationOwned`` (and ``UserOwned``, ``BusinessOwned``).
+_OWNERSHIP = {"orgowned": "OrganizationOwned", "organizationowned": "OrganizationOwned",
+              "userowned": "UserOwned", "teamowned": "TeamOwned", "businessowned": "BusinessOwned",
+              "businessparented": "BusinessParented", "none": "None"}
+
+
 def _entity(el: etree._Element, tree: FileTree, name: str) -> dict:
     info = _child(_child(el, "EntityInfo"), "entity")
     logical = (info.get("Name") if info is not None else None) or _text(el, "Name") or ""
-    return {"name": logical.lower(), "source": tree.source(name, el.sourceline)}
+    mask = _text(info, "OwnershipTypeMask")
+    ownership = _OWNERSHIP.get(mask.lower(), mask) if mask else None
+    return {"name": logical.lower(), "ownership": ownership, "org_owned": ownership == "OrganizationOwned",
+            "source": tree.source(name, el.sourceline)}
 
 
 def _app_module(el: etree._Element, tree: FileTree, name: str) -> dict:
