@@ -1,5 +1,6 @@
-"""Every rule proves itself: each ``fires*`` fixture beside it makes it fire, each ``silent*``
-fixture keeps it silent. Fixtures are discovered, so a rule without them fails here."""
+"""Every rule proves itself: each ``fires*`` fixture beside it makes it fire with exactly the
+finding keys its ``expect.yaml`` lists, each ``silent*`` fixture keeps it silent. Fixtures are
+discovered, so a rule without them fails here."""
 
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ def test_fixture(rule, fixture, monkeypatch):
         assert mine == [], [f.message for f in mine]
         return
     assert mine, f"{rule.id} did not fire on {fixture.name}"
+    assert "keys" in expect, f"{fixture}/expect.yaml must list the expected finding keys (keys: [...])"
     if "count" in expect:
         assert len(mine) == expect["count"], [f.message for f in mine]
     if "keys" in expect:
