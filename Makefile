@@ -19,7 +19,7 @@ install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet .
 
 install-test: install
-	$(BIN)/python -m pip install --quiet ".[test]"
+	$(BIN)/python -m pip install --quiet ".[test,collect]"
 
 $(MULTITOOL):
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS) @microsoft/sarif-multitool@$(SARIF_MULTITOOL_VERSION)

@@ -1,4 +1,4 @@
-"""The ``policykit`` command line: scan, rules, explain, doc, catalog.
+"""The ``policykit`` command line: scan, rules, explain, doc, catalog, collect.
 
 Exit codes: 0 nothing at or above ``--fail-on``; 1 findings; 2 usage, input, policy or rule errors
 (including a scan that could not read every input or run every rule).
@@ -106,6 +106,7 @@ def make_parser() -> argparse.ArgumentParser:
     d.add_argument("-q", "--query", metavar="JMESPATH", help="filter the document with a JMESPath expression")
     d.add_argument("-o", "--output", metavar="FILE")
     _catalog_parser(sub)
+    _collect_parser(sub)
     return parser
 
 
@@ -119,6 +120,17 @@ def _catalog_parser(sub) -> None:
     c.add_argument("--policy", metavar="FILE", help="apply this policy's catalog: overrides")
     c.add_argument("--format", choices=("text", "json"), default="text",
                    help="text, or json (a sorted list of objects)")
+
+
+def _collect_parser(sub) -> None:
+    from .collect.command import add_arguments
+    add_arguments(sub.add_parser("collect", help="fetch environments from Microsoft's APIs into export folders "
+                                                 "(docs/collect.md)"))
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from .collect.command import run
+    return run(args)
 
 
 def _pairs(values: list[str], flag: str) -> list[tuple[str, Path]]:
@@ -355,7 +367,8 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"scan": cmd_scan, "rules": cmd_rules, "explain": cmd_explain, "doc": cmd_doc, "catalog": cmd_catalog}
+COMMANDS = {"scan": cmd_scan, "rules": cmd_rules, "explain": cmd_explain, "doc": cmd_doc, "catalog": cmd_catalog,
+            "collect": cmd_collect}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

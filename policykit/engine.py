@@ -86,11 +86,20 @@ def _scoped(document: dict, rule: Rule, environments: list[str] | None) -> tuple
             continue
         missing = [r for r in rule.requires if r not in env.get("available", [])]
         if missing:
-            skipped.append(f"environment {env['name']}: no {', '.join(missing)} data")
+            skipped.append(f"environment {env['name']}: {_why_missing(env, missing)}")
             continue
         kept.append(env)
         skipped += _not_judged(env, rule.judges)
     return {**document, "environments": kept}, skipped
+
+
+def _why_missing(env: dict, missing: list[str]) -> str:
+    """``no workflows data``, or, for data ``policykit collect`` could not collect, why not."""
+    reasons = env.get("not_collected") or {}
+    absent = [m for m in missing if m not in reasons]
+    parts = [f"no {', '.join(absent)} data"] if absent else []
+    parts += [f"{m} {reasons[m]}" for m in missing if m in reasons]
+    return "; ".join(parts)
 
 
 def _not_judged(env: dict, judges: tuple[str, ...]) -> list[str]:

@@ -26,7 +26,7 @@ SNAPSHOT = DATA / "contoso-prd.snapshot.yaml"
 SNAPSHOT_SHOWN = "tests/data/environments/contoso-prd.snapshot.yaml"
 SCHEMA = json.loads((ROOT / "docs" / "snapshot.schema.json").read_text(encoding="utf-8"))
 
-RAW_KEYS = {"format", "id", "display_name", "type", "url", "source", "available", *DATASETS}
+RAW_KEYS = {"format", "id", "display_name", "type", "url", "source", "available", "not_collected", *DATASETS}
 
 
 @pytest.fixture(scope="module")

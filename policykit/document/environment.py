@@ -133,7 +133,11 @@ def build_environment(inp: EnvironmentInput, solutions: list[dict], policy: Poli
         "flows": flows,
         "settings_variables": _settings_variables(name, inp.settings),
         "unresolved": ctx["unresolved"],
+        "not_collected": dict(raw.get("not_collected") or {}),
         "source": raw.get("source") or inp.source or (inp.settings[0]["source"] if inp.settings else None),
     }
     env["accounts"] = _accounts(env)
+    if "role_privileges" in env["not_collected"]:
+        notices.add(f"role privileges of {name} were not all collected ({env['not_collected']['role_privileges']}): "
+                    "roles without them are not judged", env["source"])
     return env

@@ -399,6 +399,36 @@ def _attach_privileges(roles: list[dict[str, Any]], folder: Path, display: str) 
             role["privileges"] = _privileges(Doc.read(path, display_join(shown, path.name)))
 
 
+# --------------------------------------------------------------------------- provenance
+
+#: Outcomes ``collection.json`` records per file (``policykit collect``, docs/collect.md).
+_OUTCOMES = ("collected", "not_collected", "partial")
+
+
+def _collection(folder: Path, display: str) -> dict[str, str]:
+    """``collection.json``, when ``policykit collect`` wrote the folder: export file → why it was not
+    (completely) collected. A file that could not be collected is never read as empty: its data
+    set stays unavailable, and the rules that need it say why."""
+    path = folder / "collection.json"
+    if not os.path.lexists(path):
+        return {}
+    doc = Doc.read(path, display_join(display, "collection.json"))
+    files = doc.obj(doc.root, "files") if type(doc.root) is dict else None
+    if files is None or type(doc.root.get("files")) is not dict:
+        raise doc.error('expected an object with a "files" object (see docs/collect.md)', doc.root)
+    missing: dict[str, str] = {}
+    for name, entry in files.items():
+        if type(entry) is not dict:
+            raise doc.error(f"file {name!r}: expected an object", files, name)
+        outcome = doc.str_(entry, "status", True)
+        if outcome not in _OUTCOMES:
+            raise doc.error(f"file {name!r}: status must be one of {', '.join(_OUTCOMES)}, not {outcome!r}",
+                            entry, "status")
+        if outcome != "collected":
+            missing[name] = f"{outcome.replace('_', ' ')}: {doc.str_(entry, 'reason') or 'no reason recorded'}"
+    return missing
+
+
 # --------------------------------------------------------------------------- entry point
 
 def load_export(folder: Path, display: str) -> dict[str, Any]:
@@ -414,12 +444,19 @@ def load_export(folder: Path, display: str) -> dict[str, Any]:
     available: list[str] = []
     raw["available"] = available
     raw.update({name: [] for name in DATASETS})
+    missing = _collection(folder, display)
+    raw["not_collected"] = {}
     for filename, (dataset, read) in _FILES.items():
+        if filename in missing:  # partly collected is not collected: never taken as complete
+            raw["not_collected"][dataset] = missing[filename]
+            continue
         path = folder / filename
         if not os.path.lexists(path):  # lexists: a dangling link is reported, not skipped
             continue
         raw[dataset] = read(Doc.read(path, display_join(display, filename)))
         available.append(dataset)
+    if "roleprivileges/" in missing:  # the roles whose privileges came stay judged; the others are unknown
+        raw["not_collected"]["role_privileges"] = missing["roleprivileges/"]
     _attach_privileges(raw["roles"], folder, display)
     available.sort()
     return raw

@@ -503,7 +503,7 @@ def load_snapshot(path: Path, display: str) -> dict[str, Any]:
     if type(root) is not dict:
         raise doc.error("a snapshot is a mapping with an 'environment' key", root)
     doc.check_keys(root, _KEYS["snapshot"], "snapshot")
-    raw: dict[str, Any] = {"format": "snapshot", **_environment(doc, root), "available": []}
+    raw: dict[str, Any] = {"format": "snapshot", **_environment(doc, root), "available": [], "not_collected": {}}
 
     # Declarations first, so that references by name find them.
     builder = _Builder(doc)

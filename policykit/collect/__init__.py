@@ -1,0 +1,1 @@
+"""``policykit collect``: fetch an environment export folder from Microsoft's APIs (docs/collect.md)."""
