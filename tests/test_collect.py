@@ -200,3 +200,45 @@ def test_retry_after_forms():
     assert retry_after("7") == 7.0
     assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
     assert retry_after("soon") is None and retry_after(None) is None
+
+
+def test_tokens_one_per_scope_renewed_before_expiry():
+    """A credential is asked once per scope until its token nears expiry; POLICYKIT_ACCESS_TOKEN
+    serves every host; an unknown --auth is a usage error, not a traceback."""
+    import time
+
+    from policykit.collect.tokens import AzureTokens, StaticToken, token_provider
+    from policykit.errors import UsageError
+
+    class Credential:
+        def __init__(self):
+            self.asked = []
+
+        def get_token(self, scope):
+            self.asked.append(scope)
+            lifetime = 3600 if scope.startswith("https://graph") else 60  # the Dataverse one expires soon
+            return type("AccessToken", (), {"token": f"t-{len(self.asked)}", "expires_on": int(time.time()) + lifetime})()
+
+    credential = Credential()
+    tokens = AzureTokens("default", credential)
+    graph, dataverse = "https://graph.microsoft.com/.default", "https://contoso.crm4.dynamics.com/.default"
+    assert tokens.token(graph) == tokens.token(graph) == "t-1"
+    tokens.token(dataverse)
+    tokens.token(dataverse)  # 60 s left is under the renewal margin: asked again
+    assert credential.asked == [graph, dataverse, dataverse]
+    assert isinstance(token_provider(None, {"POLICYKIT_ACCESS_TOKEN": " abc "}), StaticToken)
+    with pytest.raises(UsageError, match="--auth must be one of"):
+        token_provider("password", {})
+
+
+def test_a_malformed_collection_json_is_refused_with_its_line(tmp_path):
+    from policykit.errors import InputError
+    from policykit.loaders.environment_export import load_export
+    folder = tmp_path / "dev"
+    shutil.copytree(DEV, folder)
+    (folder / "collection.json").write_text('{\n "files": {\n  "users.json": {"status": "maybe"}\n }\n}\n',
+                                            encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        load_export(folder, "dev")
+    assert caught.value.file == "dev/collection.json" and caught.value.line == 3
+    assert "status must be one of collected, not_collected, partial" in caught.value.message
