@@ -1,7 +1,8 @@
 """The ``policykit`` command line: scan, rules, explain, doc, catalog, collect.
 
 Exit codes: 0 nothing at or above ``--fail-on``; 1 findings; 2 usage, input, policy or rule errors
-(including a scan that could not read every input or run every rule).
+(including a scan that could not read every input or run every rule), and any internal failure:
+one line on stderr, never a traceback unless ``--debug`` asks for it; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,9 +21,16 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 
 from . import __version__
-from .errors import PolicyKitError, UsageError
-from .reading import Limits
+from .errors import (
+    OutputError,
+    PolicyKitError,
+    UsageError,
+    jmespath_error_line,
+    no_surrogates,
+    one_line,
+)
 from .models import LEVELS, ScanResult
+from .reading import Limits
 from .scanner import (
     EnvironmentSpec,
     Estate,
@@ -38,7 +48,12 @@ DEFAULT_HELP_BASE = "https://github.com/policykit/power-policykit/blob/main/rule
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse exits 2 with usage, which matches our code
         self.print_usage(sys.stderr)
-        self.exit(EXIT_ERROR, f"policykit: error: {message}\n")
+        self.exit(EXIT_ERROR, f"policykit: error: {one_line(message)}\n")
+
+
+def error_line(text: object) -> None:
+    """Report one error on stderr: ``policykit: error: <one safe line>``."""
+    sys.stderr.write(f"policykit: error: {one_line(text)}\n")
 
 
 MB = 1024 * 1024
@@ -48,9 +63,9 @@ def _positive(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a whole number: '{text}'") from None
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+        raise argparse.ArgumentTypeError(f"must be positive: '{text}'")
     return value
 
 
@@ -72,11 +87,14 @@ def _inputs(p: argparse.ArgumentParser) -> None:
                    help="refuse a zip that expands to more than N MiB (default %(default)s)")
     p.add_argument("--max-zip-ratio", type=_positive, default=limits.max_zip_ratio, metavar="N",
                    help="refuse a zip entry compressed more than N:1 (default %(default)s)")
+    p.add_argument("--max-zip-entries", type=_positive, default=limits.max_zip_entries, metavar="N",
+                   help="refuse a zip with more than N entries (default %(default)s)")
 
 
 def make_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="policykit", description="Policy-as-code scanner for Microsoft Power Platform.")
     parser.add_argument("--version", action="version", version=f"policykit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="on an internal error, print the Python traceback")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     s = sub.add_parser("scan", help="scan an estate and report findings")
     _inputs(s)
@@ -107,6 +125,9 @@ def make_parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", metavar="FILE")
     _catalog_parser(sub)
     _collect_parser(sub)
+    for command in sub.choices.values():  # also after the command: policykit scan ... --debug
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="on an internal error, print the Python traceback")
     return parser
 
 
@@ -138,59 +159,91 @@ def _pairs(values: list[str], flag: str) -> list[tuple[str, Path]]:
     for v in values:
         name, sep, path = v.partition("=")
         if not sep or not name or not path:
-            raise UsageError(f"{flag} expects NAME=PATH, got {v!r}")
+            raise UsageError(f"{flag} expects NAME=PATH, got '{v}'")
         out.append((name, Path(path)))
     return out
+
+
+def _exists(path: Path, is_file: bool = False) -> bool:
+    """Whether a path named on the command line is there; a name the system refuses (too long, a
+    NUL byte) is a usage error, not a crash."""
+    try:
+        return path.is_file() if is_file else path.exists()
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot use path {str(path)[:80]}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def estate_from_args(args: argparse.Namespace) -> Estate:
     if args.config or not args.paths:
         config = Path(args.config or "policykit.yaml")
-        if not config.is_file():
+        if not _exists(config, is_file=True):
             raise UsageError(f"estate file not found: {config} (give --config FILE or PATHs to scan)")
         estate = load_estate(config)
     else:
         estate = Estate(name=Path(args.paths[0]).resolve().name if len(args.paths) == 1 else "estate")
     for p in args.paths:
         path = Path(p)
-        if not path.exists():
+        if not _exists(path):
             raise UsageError(f"path not found: {p}")
         estate.solutions += discover_solutions(path)
     envs = {e.name: e for e in estate.environments}
     for name, path in _pairs(args.env, "--env"):
-        if not path.exists():
+        if not _exists(path):
             raise UsageError(f"--env {name}: path not found: {path}")
         envs.setdefault(name, EnvironmentSpec(name=name)).metadata = path
     for name, path in _pairs(args.settings, "--settings"):
-        if not path.is_file():
+        if not _exists(path, is_file=True):
             raise UsageError(f"--settings {name}: file not found: {path}")
         envs.setdefault(name, EnvironmentSpec(name=name)).settings.append(path)
     estate.environments = list(envs.values())
     estate.limits = Limits(max_file_bytes=args.max_file_mb * MB, max_zip_total_bytes=args.max_zip_mb * MB,
-                           max_zip_ratio=args.max_zip_ratio)
+                           max_zip_ratio=args.max_zip_ratio, max_zip_entries=args.max_zip_entries)
     if args.policy:
-        if not Path(args.policy).is_file():
+        if not _exists(Path(args.policy), is_file=True):
             raise UsageError(f"policy file not found: {args.policy}")
         estate.policy = Path(args.policy)
     return estate
 
 
 def write_atomic(path: str | None, text: str) -> None:
-    """Write all or nothing: a temporary file beside the target, renamed over it."""
+    """Write all or nothing, as UTF-8: a temporary file beside the target, renamed over it.
+
+    The reporters never leave a lone surrogate (a name from JSON like ``"cr_x\\ud800"``); one
+    that slips through anyway becomes U+FFFD here rather than failing the whole report.
+    ``path`` may hold non-UTF-8 bytes (surrogate-escaped, as Python decodes ``argv``).
+    """
+    data = no_surrogates(text).encode("utf-8")
     if path is None or path == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        _write_stdout(data)
         return
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _write_stdout(data: bytes) -> None:
+    """UTF-8 bytes to stdout whatever its text encoding (a cp1252 or ASCII locale would fail)."""
+    buffer = getattr(sys.stdout, "buffer", None)
+    sys.stdout.flush()
+    if buffer is None:  # a replaced stdout (io.StringIO)
+        sys.stdout.write(data.decode("utf-8"))
+    else:
+        buffer.write(data)
+        buffer.flush()
+    sys.stdout.flush()
 
 
 def exit_code(result: ScanResult, fail_on: str) -> int:
@@ -229,12 +282,16 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if args.output and args.format != "text":
         # The report went to a file: still tell the person at the terminal what happened.
         sys.stderr.write(summary(result).rstrip("\n") + "\n")
-    for failure in result.input_failures:
-        where = ":".join(str(x) for x in (failure.file, failure.entry, failure.line) if x)
-        sys.stderr.write(f"policykit: error: {where}: {failure.message}\n")
+    _input_failures(result.input_failures)
     for failure in result.rule_failures:
-        sys.stderr.write(f"policykit: error: rule {failure.rule_id} failed: {failure.reason}\n")
+        error_line(f"rule {failure.rule_id} failed: {failure.reason}")
     return exit_code(result, args.fail_on)
+
+
+def _input_failures(failures) -> None:
+    for failure in failures:
+        where = ":".join(str(x) for x in (failure.file, failure.entry, failure.line) if x)
+        error_line(f"{where}: {failure.message}" if where else failure.message)
 
 
 def _rules(args: argparse.Namespace):
@@ -274,20 +331,35 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_doc(args: argparse.Namespace) -> int:
     built = build(estate_from_args(args), args.plugin, not args.no_plugins)
     document, functions, failures = built.document, built.functions, built.input_failures
-    value = document
-    if args.query:
-        try:
-            # The rules' functions too, so a query tried here works unchanged in a rule.
-            value = jmespath.search(args.query, document, options=jmespath.Options(custom_functions=functions()))
-        except JMESPathError as exc:
-            raise UsageError(f"invalid JMESPath: {exc}") from None
-        except PolicyKitError as exc:
-            raise UsageError(f"query failed: {exc}") from None
-    write_atomic(args.output, json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-    for failure in failures:
-        where = ":".join(str(x) for x in (failure.file, failure.entry, failure.line) if x)
-        sys.stderr.write(f"policykit: error: {where}: {failure.message}\n")
+    value = _query(args.query, document, functions) if args.query else document
+    write_atomic(args.output, json_text(value))
+    _input_failures(failures)
     return EXIT_ERROR if failures else EXIT_OK
+
+
+def _query(query: str, document: dict, functions) -> object:
+    try:
+        # The rules' functions too, so a query tried here works unchanged in a rule.
+        return jmespath.search(query, document, options=jmespath.Options(custom_functions=functions()))
+    except RecursionError:
+        # jmespath parses and evaluates recursively: 5,000 nested parentheses exhaust the stack.
+        raise UsageError(f"JMESPath expression nested too deeply ({len(query)} characters)") from None
+    except JMESPathError as exc:
+        raise UsageError(f"invalid JMESPath: {jmespath_error_line(exc)}") from None
+    except PolicyKitError as exc:
+        raise UsageError(f"query failed: {exc}") from None
+
+
+#: Characters JSON allows raw inside a string that a terminal or an editor would act on.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def json_text(value: object) -> str:
+    """Indented JSON that keeps non-ASCII text readable, but writes C1 controls, bidi controls and
+    line separators as ``\\u`` escapes (they only occur inside strings, so the value is unchanged)
+    and lone surrogates as U+FFFD (strict JSON parsers reject them)."""
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return no_surrogates(_JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 def _sku_matches(sku: dict, needle: str) -> bool:
@@ -372,14 +444,45 @@ COMMANDS = {"scan": cmd_scan, "rules": cmd_rules, "explain": cmd_explain, "doc":
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    """Run one command; every failure ends as one line on stderr and exit code 2."""
+    debug = False
     try:
+        args = make_parser().parse_args(argv)
+        debug = args.debug
         return COMMANDS[args.command](args)
-    except PolicyKitError as exc:
-        sys.stderr.write(f"policykit: error: {exc}\n")
-        return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except PolicyKitError as exc:
+        if debug:
+            traceback.print_exc()
+        error_line(exc)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        _silence_stdout()  # the reader went away (policykit doc | head): nothing left to say there
+        error_line("output closed before the report was written")
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 -- SystemExit (argparse, --help) passes: not an Exception
+        if debug:
+            traceback.print_exc()
+        hint = "" if debug else " (run with --debug for the trace)"
+        sys.stderr.write(f"policykit: error: internal error: {one_line(describe(exc), 200)}{hint}\n")
+        return EXIT_ERROR
+
+
+def describe(exc: BaseException) -> str:
+    """``RecursionError: maximum recursion depth exceeded``; a KeyError's key without its quotes."""
+    name = type(exc).__name__
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and len(exc.args) == 1 else str(exc)
+    return f"{name}: {text}" if text else name
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so Python's final flush does not report the broken pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

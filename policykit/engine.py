@@ -14,7 +14,7 @@ from typing import Any
 import jmespath
 from jmespath.exceptions import JMESPathError
 
-from .errors import PolicyError, RuleError
+from .errors import PolicyError, RuleError, jmespath_error_line, one_line
 from .functions import BaseFunctions
 from .models import Finding, Rule, RuleFailure, Source
 from .policy import Policy
@@ -61,7 +61,7 @@ class CompiledRule:
             self.location = jmespath.compile(rule.location)
             list(_FORMATTER.parse(rule.message))
         except JMESPathError as exc:
-            raise RuleError(rule.id, f"invalid JMESPath: {exc}") from None
+            raise RuleError(rule.id, f"invalid JMESPath: {jmespath_error_line(exc)}") from None
         except ValueError as exc:
             raise RuleError(rule.id, f"invalid message template: {exc}") from None
 
@@ -141,8 +141,11 @@ def run_rules(document: dict, rules: list[Rule], policy: Policy, functions: type
                 findings.append(_finding(compiled, obj, level, options, policy, today))
         except RuleError as exc:
             failures.append(RuleFailure(rule.id, exc.reason))
+        except JMESPathError as exc:  # e.g. a function called with the wrong types at run time
+            failures.append(RuleFailure(rule.id, jmespath_error_line(exc)))
         except Exception as exc:  # a broken plugin rule must not stop the others
-            failures.append(RuleFailure(rule.id, f"{type(exc).__name__}: {exc}"))
+            # The exception's type tells a plugin author where to look; one_line keeps it one line.
+            failures.append(RuleFailure(rule.id, one_line(f"{type(exc).__name__}: {exc}")))
     findings.sort(key=Finding.sort_key)
     return findings, failures, skipped
 

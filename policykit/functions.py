@@ -6,11 +6,11 @@ Plugins add functions through the ``policykit_jmespath_functions`` hook.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from jmespath import functions as jfunctions
 
+from . import patterns
 from .errors import RuleError
 from .platform import DEPTHS as DEPTH
 from .secrets import redact, secret_reason
@@ -44,10 +44,11 @@ class BaseFunctions(jfunctions.Functions):
 
     @jfunctions.signature({"types": ["string"]}, {"types": ["string", "null"]})
     def _func_regex_match(self, pattern: str, value: str | None) -> bool:
+        """Search with :mod:`policykit.patterns` (RE2: linear time, never hangs)."""
         try:
-            return value is not None and re.search(pattern, value) is not None
-        except re.error as exc:
-            raise RuleError("?", f"invalid regular expression {pattern!r}: {exc}") from None
+            return value is not None and patterns.search(pattern, value)
+        except patterns.PatternError as exc:
+            raise RuleError("?", f"regular expression {pattern!r} {exc.reason}") from None
 
     @jfunctions.signature({"types": ["array"]})
     def _func_unique(self, values: list) -> list:

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import json
 import re
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from json.decoder import scanstring as _scanstring
 from typing import Any
 
 import yaml
@@ -32,20 +35,26 @@ class Parsed:
 
     value: Any
     lines: dict[int, int] = field(default_factory=dict)
-    key_lines: dict[tuple[int, str], int] = field(default_factory=dict)  # YAML only
+    key_lines: dict[tuple[int, str], int] = field(default_factory=dict)
+    item_lines: dict[tuple[int, int], int] = field(default_factory=dict)  # YAML only
 
     def line_of(self, node: Any, default: int | None = None) -> int | None:
         return self.lines.get(id(node), default)
 
     def key_line(self, mapping: dict, key: str) -> int | None:
-        """Line of ``key`` in ``mapping`` (YAML), else of its value, else of the mapping."""
+        """Line of ``key`` in ``mapping``, else of its value, else of the mapping."""
         return (self.key_lines.get((id(mapping), key)) or self.line_of(mapping.get(key))
                 or self.line_of(mapping))
+
+    def item_line(self, sequence: list, index: int) -> int | None:
+        """Line of item ``index`` of ``sequence`` (YAML), else of the item, else of the sequence."""
+        return (self.item_lines.get((id(sequence), index)) or self.line_of(sequence[index])
+                or self.line_of(sequence))
 
 
 def decode_text(data: bytes, file: str | None = None, entry: str | None = None) -> str:
     """Decode UTF-8 text, with or without a BOM; refuse empty or non-UTF-8 input."""
-    if not data.strip():
+    if not data or data.isspace():  # not data.strip(): no copy of a large file
         raise InputError("file is empty", file=file, entry=entry)
     try:
         return data.decode("utf-8-sig")
@@ -70,7 +79,7 @@ def _xml_parser() -> etree.XMLParser:
 
 def parse_xml(data: bytes, file: str | None = None, entry: str | None = None) -> etree._Element:
     """Parse XML bytes (so the declaration's encoding is honoured) and return the root."""
-    if not data.strip():
+    if not data or data.isspace():
         raise InputError("file is empty", file=file, entry=entry)
     match = _DTD_MARKERS.search(data[:65536]) or _DTD_MARKERS.search(data)
     if match:
@@ -92,112 +101,252 @@ def parse_xml(data: bytes, file: str | None = None, entry: str | None = None) ->
 
 # --------------------------------------------------------------------------- JSON
 
-# A string literal (with the colon that makes it a key), or a character that matters for positions.
-_JSON_TOKENS = re.compile(r'"((?:[^"\\\n]|\\.)*)"(\s*:)?|[{}\[\]\n]')
+# Where the position scan stops: a bracket, or the opening quote of a string (skipped whole).
+_JSON_STOPS = re.compile(r'[{}\[\]"]')
+# What makes a string a key: optional JSON whitespace, then a colon.
+_JSON_COLON = re.compile(r"[ \t\r\n]*:")
 
 
-def _scan_positions(text: str, file: str | None, entry: str | None) -> tuple[list[int], list[list[tuple[str, int]]]]:
-    """Lines of every ``{``/``[`` in document order, and for each the (raw key, line) pairs it holds.
+def _scan_positions(text: str, file: str | None, entry: str | None,
+                    names: bool = False) -> tuple[array, array | list]:
+    """The line of every ``{``/``[`` and the line of every key, each in document order; with
+    ``names``, (object number, line, key) for every key instead, to name a duplicate key.
 
-    One regular-expression pass: cheap enough for every file, so no second parse is needed to
-    point a finding at the line of a key. Refuses nesting deeper than MAX_DEPTH.
+    A linear pass that allocates nothing per character of the text and 8 bytes per object and
+    per key: a regular expression finds the next bracket or quote, json's C string scanner skips
+    each string to its closing quote, and ``str.count`` counts the newlines in between. (The
+    former one-regex tokenizer kept a backtracking frame per character of a string: ~136 bytes a
+    character, 8 GB for one 60 MB string.) Refuses nesting deeper than MAX_DEPTH.
     """
-    lines: list[int] = []
-    keys: list[list[tuple[str, int]]] = []
+    lines = array("q")
+    keys: array | list = [] if names else array("q")
     stack: list[int] = []
-    line = 1
-    for match in _JSON_TOKENS.finditer(text):
-        tok = match.group()
-        if tok == "\n":
-            line += 1
-        elif tok in "{[":
+    line, counted, pos = 1, 0, 0
+    stops, colon = _JSON_STOPS.search, _JSON_COLON.match
+    while (match := stops(text, pos)) is not None:
+        at = match.start()
+        char = text[at]
+        if char == '"':
+            try:  # json's own C scanner: linear, and it allocates only the decoded string
+                string, pos = _scanstring(text, at + 1)
+            except ValueError:
+                break  # not a valid string: json.loads names the error
+            is_key = colon(text, pos) if stack else None
+            if is_key is not None:
+                line += text.count("\n", counted, at)
+                counted = at
+                keys.append((stack[-1], line, string) if names else line)
+                pos = is_key.end()
+            continue
+        pos = at + 1
+        if char in "{[":
+            line += text.count("\n", counted, at)
+            counted = at
             if len(stack) >= MAX_DEPTH:
                 raise InputError(f"JSON nested deeper than {MAX_DEPTH} levels", file=file, line=line, entry=entry)
             stack.append(len(lines))
             lines.append(line)
-            keys.append([])
-        elif tok in "}]":
-            if stack:
-                stack.pop()
-        elif match.group(2) and stack:
-            keys[stack[-1]].append((match.group(1), line))
+        elif stack:
+            stack.pop()
     return lines, keys
 
 
-def _preorder(value: Any, out: list[Any]) -> None:
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            out.append(node)
-            stack.extend(reversed([v for v in node.values() if isinstance(v, (dict, list))]))
-        elif isinstance(node, list):
-            out.append(node)
-            stack.extend(reversed([v for v in node if isinstance(v, (dict, list))]))
+def _duplicate_key_error(text: str, file: str | None, entry: str | None) -> InputError | None:
+    """The first key in the text that repeats a key of the same object, with both lines."""
+    _lines, keys = _scan_positions(text, file, entry, names=True)
+    seen: dict[tuple[int, str], int] = {}
+    for owner, line, name in keys:
+        if (owner, name) in seen:
+            shown = name if len(name) <= 60 else name[:57] + "..."
+            return InputError(f"duplicate key {shown!r} (first at line {seen[owner, name]}): "
+                              "a repeated key would hide one of its values", file=file, line=line, entry=entry)
+        seen[owner, name] = line
+    return None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+_BAD_VALUES = re.compile(r"\b(?:NaN|Infinity)\b|[0-9]+")
+
+
+def _bad_value_line(text: str) -> int | None:
+    """Best guess at the line of a ``NaN``/``Infinity`` or a number of more than 4300 digits
+    (Python's limit for converting one): only used to place that error."""
+    for match in _BAD_VALUES.finditer(text):
+        if match.group()[0] in "NI" or match.end() - match.start() > 4300:
+            return text.count("\n", 0, match.start()) + 1
+    return None
+
+
+def _children(node: dict | list) -> Iterator[tuple[Any, Any]]:
+    return iter(node.items()) if isinstance(node, dict) else ((None, item) for item in node)
+
+
+def _attach_lines(parsed: Parsed, container_lines: array, key_lines: array) -> bool:
+    """Give each object, array and key of ``parsed.value`` its line from the scan; False (and
+    no lines) if the tree and the text do not hold as many objects and keys.
+
+    Walks the tree in document order (a key, then everything inside its value, then the next
+    key), which is the order the scan met them, so the n-th object and the n-th key of the walk
+    are the n-th of the text. The counts differ only when ``json.loads`` dropped a repeated key
+    (and what its first value held)."""
+    root = parsed.value
+    if not isinstance(root, (dict, list)):
+        return not key_lines
+    lines, keys = parsed.lines, parsed.key_lines
+    n_containers, n_keys = 1, 0
+    stack = [(root, _children(root))]
+    try:
+        lines[id(root)] = container_lines[0]
+        while stack:
+            node, children = stack[-1]
+            for key, child in children:
+                if key is not None:
+                    keys[(id(node), key)] = key_lines[n_keys]
+                    n_keys += 1
+                if isinstance(child, (dict, list)):
+                    lines[id(child)] = container_lines[n_containers]
+                    n_containers += 1
+                    stack.append((child, _children(child)))
+                    break
+            else:
+                stack.pop()
+    except IndexError:
+        n_containers = -1
+    if n_containers != len(container_lines) or n_keys != len(key_lines):
+        lines.clear()
+        keys.clear()
+        return False
+    return True
 
 
 def parse_json(data: bytes, file: str | None = None, entry: str | None = None) -> Parsed:
-    """Parse JSON and record the line where each object and array starts."""
+    """Parse JSON and record the line where each object and array starts, and of each key.
+
+    A key given twice in one object is refused, in every JSON file PolicyKit reads: deployment
+    settings and snapshots that people edit (a second ``"EnvironmentVariables"`` would hide the
+    first list from PPK503), API responses and solution files (flow definitions, canvas app
+    manifests). JSON leaves duplicate names undefined (RFC 8259 §4: "names SHOULD be unique"),
+    ``json.loads`` keeps the last silently (fewer keys in the tree than in the text tell), and
+    none of Microsoft's exporters writes them: the 1,536 JSON files of the public corpus (87
+    solutions, their flows and msapp contents, settings files) hold none. ``NaN`` and ``Infinity`` (not JSON) are refused too.
+    """
     text = decode_text(data, file, entry)
-    lines, keys = _scan_positions(text, file, entry)
+    container_lines, key_lines = _scan_positions(text, file, entry)
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise InputError(f"malformed JSON: {exc.msg} (column {exc.colno})", file=file, line=exc.lineno, entry=entry) from None
     except RecursionError:
         raise InputError("JSON nested too deeply", file=file, entry=entry) from None
-    nodes: list[Any] = []
-    _preorder(value, nodes)
+    except ValueError as exc:  # NaN, or a number of more than 4300 digits
+        problem = "a number of more than 4300 digits" if "digits" in str(exc) else str(exc)
+        raise InputError(f"malformed JSON: {problem}", file=file, line=_bad_value_line(text), entry=entry) from None
     parsed = Parsed(value)
-    # Duplicate keys make the parsed tree smaller than the text; then lines are unknown
-    # rather than wrong.
-    if len(nodes) == len(lines):
-        parsed.lines = {id(node): ln for node, ln in zip(nodes, lines)}
-        for node, pairs in zip(nodes, keys):
-            if isinstance(node, dict) and len(pairs) == len(node):
-                # Raw keys may hold escapes; json.loads decoded them in the same order.
-                parsed.key_lines.update({(id(node), k): ln for k, (_raw, ln) in zip(node, pairs)})
+    if not _attach_lines(parsed, container_lines, key_lines):
+        # Fewer keys in the tree than in the text: json.loads kept one copy of a repeated key.
+        duplicate = _duplicate_key_error(text, file, entry)
+        if duplicate is not None:
+            raise duplicate
     return parsed
 
 
 # --------------------------------------------------------------------------- YAML
 
+_YAML_TAGS = "tag:yaml.org,2002:"
+
+
+def _shown_tag(tag: str) -> str:
+    return "!!" + tag[len(_YAML_TAGS):] if tag.startswith(_YAML_TAGS) else tag
+
+
 class _LineLoader(yaml.SafeLoader):
-    """Safe loader (no Python object tags) that refuses aliases and records lines."""
+    """Safe loader that records lines and refuses whatever could change or hide a value.
+
+    - **Tags**, every one (``!!int abc``, ``!!python/name:…``, ``!Ref x``, even ``!``): no
+      PolicyKit file needs one, and PyYAML's safe constructors crash on a wrong value under a
+      standard tag (``!!bool maybe`` is a KeyError).
+    - **Aliases** (billion laughs) and **merge keys** (``<<``: a merged key silently loses to a
+      key written in the mapping).
+    - **Duplicate keys**: a second ``rules:`` in a policy or ``connection_references:`` in a
+      snapshot would replace the first without a word. Every YAML file PolicyKit reads (policy,
+      estate file, snapshot, ``rule.yaml``) is written by a person, so the second copy is an
+      error at its line, never a choice between the two.
+
+    Keys are the text as written (``1``, ``true``, ``2024-01-01`` and ``on`` stay strings, and
+    ``1``/``1.0``/``true`` cannot collide as Python keys), and dates and times are not resolved
+    (YAML 1.2 has no timestamp type): a value like ``2025-01-14T09:02:41.1187305Z`` stays the
+    text written instead of a datetime rounded to microseconds, and ``2024-13-45`` stays text
+    instead of crashing the date constructor. So the document holds JSON values only.
+    """
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers
+                if tag not in (_YAML_TAGS + "timestamp", _YAML_TAGS + "value")]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.node_lines: dict[int, int] = {}
         self.key_lines: dict[tuple[int, str], int] = {}
+        self.item_lines: dict[tuple[int, int], int] = {}
         self._depth = 0
 
     def compose_node(self, parent, index):  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise InputError("YAML aliases are not supported", line=event.start_mark.line + 1)
+        event = self.peek_event()
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent):
+            raise InputError("YAML aliases are not supported", line=line)
+        tag = getattr(event, "tag", None)
+        if tag is not None:
+            raise InputError(f"YAML tags are not supported ({_shown_tag(tag)[:60]}): write the plain value, "
+                             "in quotes if it must stay text", line=line)
         self._depth += 1
         if self._depth > MAX_DEPTH:
-            raise InputError(f"YAML nested deeper than {MAX_DEPTH} levels", line=self.peek_event().start_mark.line + 1)
+            raise InputError(f"YAML nested deeper than {MAX_DEPTH} levels", line=line)
         try:
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
     def construct_object(self, node, deep=False):  # type: ignore[override]
-        obj = super().construct_object(node, deep=deep)
+        try:
+            obj = super().construct_object(node, deep=deep)
+        except ValueError as exc:  # an implicit int of more than 4300 digits
+            problem = "a number of more than 4300 digits" if "digits" in str(exc) else str(exc)
+            raise InputError(f"invalid value {str(node.value)[:40]!r}: {problem}",
+                             line=node.start_mark.line + 1) from None
         if isinstance(obj, (dict, list)):
             self.node_lines[id(obj)] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             for key_node, _ in node.value:
                 self.key_lines[(id(obj), str(key_node.value))] = key_node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item_node in enumerate(node.value):
+                self.item_lines[(id(obj), index)] = item_node.start_mark.line + 1
         return obj
 
-
-def _plain(value: Any) -> Any:
-    """YAML timestamps and the like become strings: the document holds JSON values only."""
-    if isinstance(value, (str, bool, int, float)) or value is None:
-        return value
-    return str(value)
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        if not isinstance(node, yaml.MappingNode):
+            return super().construct_mapping(node, deep=deep)  # PyYAML's own error
+        mapping: dict[str, Any] = {}
+        first: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if key_node.tag == _YAML_TAGS + "merge":
+                raise InputError("YAML merge keys (<<) are not supported", line=line)
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise InputError("a YAML key must be a plain value, not a list or a mapping", line=line)
+            key = key_node.value
+            if key in first:
+                raise InputError(f"duplicate key {key!r} (first at line {first[key]}): "
+                                 "a repeated key would hide one of its values", line=line)
+            first[key] = line
+            mapping[key] = self.construct_object(value_node, deep=deep)
+        return mapping
 
 
 def parse_yaml(data: bytes, file: str | None = None, entry: str | None = None) -> Parsed:
@@ -226,28 +375,7 @@ def parse_yaml(data: bytes, file: str | None = None, entry: str | None = None) -
     finally:
         if loader is not None:
             loader.dispose()
-    lines = loader.node_lines
-    key_lines = loader.key_lines
-    # Convert scalars that are not JSON values (dates) in place, keeping dict/list identity.
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            for k in list(node):
-                v = node[k]
-                if isinstance(v, (dict, list)):
-                    stack.append(v)
-                else:
-                    node[k] = _plain(v)
-                if not isinstance(k, str):
-                    node[str(k)] = node.pop(k)
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                if isinstance(v, (dict, list)):
-                    stack.append(v)
-                else:
-                    node[i] = _plain(v)
-    return Parsed(value, lines, key_lines)
+    return Parsed(value, loader.node_lines, loader.key_lines, loader.item_lines)
 
 
 def parse_by_suffix(data: bytes, name: str, file: str | None = None, entry: str | None = None) -> Parsed:

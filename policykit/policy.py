@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from . import patterns
 from .errors import PolicyError
 from .models import LEVELS
 from .parsing import Parsed, parse_yaml
@@ -22,24 +23,24 @@ from .platform import norm_guid
 from .reading import read_file
 from .schema import check, one_of
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
 
 def _any(_: Any) -> None:
     return None
 
 
 def _regex(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return "must be a string"
-    try:
-        re.compile(value)
-    except re.error as exc:
-        return f"is not a valid regular expression ({exc})"
-    return None
+    """A pattern searched in names from the inputs: it runs on RE2 (see :mod:`policykit.patterns`),
+    so one it cannot run in linear time is refused here, at the line that sets it."""
+    return patterns.pattern_problem(value)
 
 
 def _date(value: Any) -> str | None:
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        return "must be a date YYYY-MM-DD"
     try:
-        _dt.date.fromisoformat(str(value))
+        _dt.date.fromisoformat(value)
     except ValueError:
         return "must be a date YYYY-MM-DD"
     return None
@@ -121,12 +122,12 @@ class Policy:
         lowered = {a.lower() for a in self.technical_accounts}
         if any(n.lower() in lowered for n in names):
             return True
-        return any(re.search(p, n) for p in self.technical_patterns for n in names)
+        return any(patterns.search(p, n) for p in self.technical_patterns for n in names)
 
     def is_platform(self, name: str | None, domain: str | None, application_id: str | None) -> bool:
         if application_id and norm_guid(application_id) in {norm_guid(a) for a in self.platform_app_ids}:
             return True
-        if name and (name in self.platform_names or any(re.search(p, name) for p in self.platform_name_patterns)):
+        if name and (name in self.platform_names or any(patterns.search(p, name) for p in self.platform_name_patterns)):
             return True
         if domain:
             low = domain.lower()

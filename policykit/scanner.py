@@ -76,6 +76,23 @@ ESTATE_SPEC = {
 }
 
 
+def _estate_path(base: Path, rel: str, display: str, key: str, line: int | None,
+                 not_found: str | None = None) -> Path:
+    """``base / rel``, which must exist; every problem names the estate file's key and line
+    (an empty path would name the estate's folder)."""
+    if not rel.strip():
+        raise PolicyError(f"{key}: empty path", file=display, line=line)
+    target = base / rel
+    try:
+        exists = target.exists()
+    except OSError as exc:
+        raise PolicyError(f"{key}: cannot read path ({exc.strerror or 'input/output error'}): {rel}",
+                          file=display, line=line) from None
+    if not exists:
+        raise PolicyError(f"{not_found or key + ': path not found'}: {rel}", file=display, line=line)
+    return target
+
+
 def load_estate(path: Path) -> Estate:
     """Read ``policykit.yaml``; paths inside are relative to the file."""
     display = display_path(path)
@@ -85,19 +102,18 @@ def load_estate(path: Path) -> Estate:
     base = path.parent
 
     def resolve(rel: str, where: dict, key: str) -> Path:
-        target = base / rel
-        if not target.exists():
-            raise PolicyError(f"{key}: path not found: {rel}", file=display, line=parsed.key_line(where, key))
-        return target
+        return _estate_path(base, rel, display, key, parsed.key_line(where, key))
 
     estate = Estate(name=raw.get("name") or path.resolve().parent.name, file=display, path=path)
     if "policy" in raw:
         estate.policy = resolve(raw["policy"], raw, "policy")
+        if estate.policy.is_dir():
+            raise PolicyError(f"policy: {raw['policy']} is a folder, not a policy file", file=display,
+                              line=parsed.key_line(raw, "policy"))
+    first = parsed.line_of(raw.get("solutions"))
     for i, rel in enumerate(raw.get("solutions") or []):
-        target = base / rel
-        if not target.exists():
-            raise PolicyError(f"solution not found: {rel}", file=display,
-                              line=parsed.line_of(raw["solutions"]) + i if parsed.line_of(raw["solutions"]) else None)
+        line = first + i if first else parsed.key_line(raw, "solutions")
+        target = _estate_path(base, rel, display, "solutions", line, not_found="solution not found")
         estate.solutions += discover_solutions(target)
     for name, spec in (raw.get("environments") or {}).items():
         spec = spec or {}
@@ -119,26 +135,44 @@ def _is_solution_dir(path: Path) -> bool:
 
 
 def _is_solution_zip(path: Path) -> bool:
-    """A solution zip or a legacy export package (manifest.json at the root)."""
+    """A solution zip or a legacy export package (manifest.json at the root). Whatever is wrong
+    with a zip (a link, a bad name, corrupt data) is left to the loader, which reports it the way
+    it does for a zip named directly."""
+    if path.is_symlink():
+        return True
     try:
         with zipfile.ZipFile(path) as zf:
-            return any(n.lower() in ("solution.xml", "manifest.json") for n in zf.namelist())
-    except (zipfile.BadZipFile, OSError):
-        return True  # let the loader report what is wrong with it
+            return any(n.replace("\\", "/").lower() in ("solution.xml", "manifest.json") for n in zf.namelist())
+    except Exception:  # noqa: BLE001 -- any zip library error: the loader reports it cleanly
+        return True
+
+
+def _walk_error(exc: OSError) -> None:
+    shown = display_path(Path(exc.filename)) if exc.filename else None
+    raise InputError(f"cannot list folder: {exc.strerror or exc}", file=shown)
 
 
 def discover_solutions(path: Path) -> list[Path]:
-    """A solution itself, or every solution found below a folder that is not one."""
-    if path.is_file() or _is_solution_dir(path):
-        return [path]
+    """A solution itself, or every solution found below a folder that is not one.
+
+    A link met while searching is returned as an input, so that the loader refuses it with its
+    path (links are never followed, nor skipped in silence)."""
+    try:
+        if path.is_symlink() or path.is_file() or _is_solution_dir(path):
+            return [path]
+    except OSError as exc:
+        raise InputError(f"cannot read path: {exc.strerror or exc}", file=display_path(path)) from None
     found: list[Path] = []
-    for root, dirs, files in os.walk(path):
+    for root, dirs, files in os.walk(path, onerror=_walk_error):
         here = Path(root)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "node_modules")
         if here != path and _is_solution_dir(here):
             found.append(here)
             dirs[:] = []
             continue
+        links = [d for d in dirs if (here / d).is_symlink()]  # os.walk lists them but never enters
+        found += [here / d for d in links]
+        dirs[:] = [d for d in dirs if d not in links]
         found += [here / f for f in sorted(files) if f.lower().endswith(".zip") and _is_solution_zip(here / f)]
     return found
 
@@ -157,9 +191,21 @@ def _load(pm, path: Path, kind: str, failures: list[InputFailure], inputs: list[
         failures.append(InputFailure(exc.message, file=exc.file or display, line=exc.line, entry=exc.entry))
     except RecursionError:
         failures.append(InputFailure("input nested too deeply", file=display))
-    except Exception as exc:  # a loader bug must not hide the other inputs
-        failures.append(InputFailure(f"cannot read {kind}: {type(exc).__name__}: {exc}", file=display))
+    except OSError as exc:  # a name too long, a folder that cannot be listed, ...
+        shown = display_path(Path(exc.filename)) if isinstance(exc.filename, str) else display
+        failures.append(InputFailure(f"file system error: {exc.strerror or 'input/output error'}", file=shown))
+    except Exception as exc:  # noqa: BLE001 -- a loader bug must not hide the other inputs
+        failures.append(InputFailure(f"internal error while reading this {kind}: {_first_line(exc)}",
+                                     file=display))
     return None
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, without Python reprs (``<ZipInfo ...>``)."""
+    text = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    if not text or "<" in text or len(text) > 200:
+        return "no details (please report this as a PolicyKit bug)"
+    return text
 
 
 def _once(solutions: Iterable[dict], notices: Notices) -> list[dict]:

@@ -43,7 +43,7 @@ def check(parsed: Parsed, value: Any, spec: Spec, file: str, path: str = "", lin
         if not isinstance(value, list):
             raise PolicyError(f"{where} must be a list", file=file, line=line)
         for i, item in enumerate(value):
-            check(parsed, item, spec[0], file, f"{where}[{i}]", line)
+            check(parsed, item, spec[0], file, f"{where}[{i}]", parsed.item_line(value, i) or line)
     elif isinstance(spec, tuple) and spec and spec[0] == "map":
         if not isinstance(value, dict):
             raise PolicyError(f"{where} must be a mapping", file=file, line=line)

@@ -141,3 +141,18 @@ def test_output_not_written_on_configuration_error(cli, estate):
 def test_usage_errors(cli, estate):
     _one_line_error(cli("scan", "--env", "PRD", cwd=estate), "NAME=PATH")
     _one_line_error(cli("scan", "nothing-here", cwd=estate), "path not found")
+
+
+def test_max_zip_entries_is_an_option(cli, tmp_path):
+    """The zip entry cap is an option like the other limits, and a refusal says how to raise it."""
+    import shutil
+    from conftest import ORDERS
+    archive = shutil.make_archive(str(tmp_path / "orders"), "zip", ORDERS)
+    run = cli("scan", archive, "--max-zip-entries", "3")
+    assert run.code == 2 and "more than 3 entries" in run.err and "--max-zip-entries" in run.err
+    assert len(run.err.strip().splitlines()) == 1
+
+
+def test_a_path_the_system_refuses_is_a_usage_error(cli):
+    run = cli("scan", "x" * 300)
+    assert run.code == 2 and run.err.startswith("policykit: error: cannot use path") and "Traceback" not in run.err

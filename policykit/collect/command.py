@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from ..errors import UsageError
+from ..errors import UsageError, one_line
 from ..platform import is_guid, norm_guid
 from .clouds import CLOUDS
 from .collector import Collector, Hosts, Outcome, env_facts, request_url, target_folders
@@ -138,11 +138,12 @@ def _summary(outcomes: list[Outcome], err: TextIO) -> int:
     for o in outcomes:
         if o.error:
             code = EXIT_ERROR
-            err.write(f"policykit: error: {o.name}: not collected: {o.error}\n")
+            err.write(one_line(f"policykit: error: {o.name}: not collected: {o.error}", 600) + "\n")
         elif o.missing:
             code = EXIT_ERROR
             reasons = "; ".join(f"{f}: {o.files[f].get('reason')}" for f in o.missing)
-            err.write(f"policykit: error: {o.name}: {len(o.missing)} file(s) not collected ({reasons}) -> {o.folder}\n")
+            err.write(one_line(f"policykit: error: {o.name}: {len(o.missing)} file(s) not collected ({reasons}) "
+                               f"-> {o.folder}", 1000) + "\n")
         else:
             err.write(f"policykit: collected {o.name}: {len(o.files)} files -> {o.folder}\n")
     return code
@@ -156,7 +157,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
     if args.dry_run:
         return dry_run(hosts, args, stdout)
     tty = stderr.isatty()
-    say = (lambda text: stderr.write(f"policykit: {text}\n")) if tty else None
+    say = (lambda text: stderr.write(one_line(f"policykit: {text}", 600) + "\n")) if tty else None
     waits = (lambda text, _s: stderr.write(f"policykit: {text}\n")) if tty else None
     http = Http(token_provider(args.auth, authority=CLOUDS[args.cloud].authority), timeout=args.timeout, retries=args.retries, on_wait=waits)
     try:
@@ -164,8 +165,8 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
         try:
             targets = _select(collector.list_environments(), args)
         except CollectError as exc:
-            stderr.write(f"policykit: error: cannot list the tenant's environments: {exc.reason}; "
-                         f"needs {LIST_ENVIRONMENTS.permission}\n")
+            stderr.write(one_line(f"policykit: error: cannot list the tenant's environments: {exc.reason}; "
+                                  f"needs {LIST_ENVIRONMENTS.permission}", 600) + "\n")
             return EXIT_ERROR
         if args.check:
             return preflight(collector, targets, stdout)

@@ -160,10 +160,22 @@ class Doc:
                     f"unknown key {key!r} in {what} (expected one of: {', '.join(sorted(allowed))})", obj, key)
 
 
+#: The keys with which the APIs announce a next page (Dataverse and Graph; the admin API).
+NEXT_LINK_KEYS = ("@odata.nextlink", "nextlink")
+
+
 def envelope(doc: Doc) -> list[dict]:
-    """The rows of an OData response body ``{"@odata.context": ..., "value": [...]}``."""
+    """The rows of an OData response body ``{"@odata.context": ..., "value": [...]}``.
+
+    A body that still links to a next page is the first page of many: taking it as the whole
+    data set would lose the other pages in silence, so it is refused."""
     if type(doc.root) is not dict or type(doc.root.get("value")) is not list:
         raise doc.error('not an OData response: expected an object with a "value" list', doc.root)
+    for key, value in doc.root.items():
+        if key.lower() in NEXT_LINK_KEYS and value not in (None, ""):
+            line = doc.find_line(doc.line(doc.root), re.escape(json.dumps(key)) + r"\s*:")
+            raise doc.error_at(f"holds only the first page of the response ({key!r} links to the next): "
+                               "merge the pages or use policykit collect", line)
     return doc.objects(doc.root, "value")
 
 
@@ -372,14 +384,16 @@ def _privileges(doc: Doc) -> list[dict[str, Any]]:
     return privileges
 
 
-def _attach_privileges(roles: list[dict[str, Any]], folder: Path, display: str) -> None:
+def _attach_privileges(roles: list[dict[str, Any]], folder: Path, display: str, name: str | None) -> None:
     """Read ``roleprivileges/<roleid>.json`` for the roles of roles.json; other files are not read."""
-    directory = folder / "roleprivileges"
-    shown = display_join(display, "roleprivileges")
+    if name is None:
+        return
+    directory = folder / name
+    shown = display_join(display, name)
     if directory.is_symlink():
         raise InputError("symbolic links are not followed", file=shown)
     if not directory.is_dir():
-        return
+        raise InputError("expected a folder of <roleid>.json files", file=shown)
     try:
         entries = sorted(directory.iterdir())
     except OSError as exc:
@@ -405,14 +419,13 @@ def _attach_privileges(roles: list[dict[str, Any]], folder: Path, display: str) 
 _OUTCOMES = ("collected", "not_collected", "partial")
 
 
-def _collection(folder: Path, display: str) -> dict[str, str]:
+def _collection(folder: Path, display: str, on_disk: str | None) -> dict[str, str]:
     """``collection.json``, when ``policykit collect`` wrote the folder: export file → why it was not
     (completely) collected. A file that could not be collected is never read as empty: its data
     set stays unavailable, and the rules that need it say why."""
-    path = folder / "collection.json"
-    if not os.path.lexists(path):
+    if on_disk is None:
         return {}
-    doc = Doc.read(path, display_join(display, "collection.json"))
+    doc = Doc.read(folder / on_disk, display_join(display, on_disk))
     files = doc.obj(doc.root, "files") if type(doc.root) is dict else None
     if files is None or type(doc.root.get("files")) is not dict:
         raise doc.error('expected an object with a "files" object (see docs/collect.md)', doc.root)
@@ -431,32 +444,60 @@ def _collection(folder: Path, display: str) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- entry point
 
+#: Every name the loader reads at the top of an export folder, lower-cased.
+_KNOWN = {name.lower(): name for name in ("environment.json", "collection.json", "roleprivileges", *_FILES)}
+
+
+def _listing(folder: Path, display: str) -> dict[str, str]:
+    """Known name (as spelled in :data:`_FILES`) → the name on disk, matched case-insensitively
+    (``SystemUsers.json`` is read, not ignored); two names differing only by case are refused.
+    Other files (an administrator's notes) are left alone."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as exc:
+        raise InputError(f"cannot list folder: {exc.strerror or exc}", file=display) from None
+    found: dict[str, str] = {}
+    for name in names:
+        known = _KNOWN.get(name.lower())
+        if known is None:
+            continue
+        first = found.setdefault(known, name)
+        if first != name:
+            raise InputError(f"{first!r} and {name!r} differ only by case: which one counts is undefined",
+                             file=display_join(display, name))
+    return found
+
+
 def load_export(folder: Path, display: str) -> dict[str, Any]:
     """Read an environment export folder into a raw environment dict (see the module doc)."""
     folder = Path(folder)
+    if folder.is_symlink():
+        raise InputError("symbolic links are not followed", file=display)
     if not folder.is_dir():
         raise InputError("environment export folder not found", file=display)
-    env_file = display_join(display, "environment.json")
-    if not os.path.lexists(folder / "environment.json"):
-        raise InputError("environment.json is missing (every environment export needs it)", file=env_file)
+    on_disk = _listing(folder, display)
+    if "environment.json" not in on_disk:
+        raise InputError("environment.json is missing (every environment export needs it)",
+                         file=display_join(display, "environment.json"))
+    env_name = on_disk["environment.json"]
     raw: dict[str, Any] = {"format": "export"}
-    raw.update(_environment(Doc.read(folder / "environment.json", env_file)))
+    raw.update(_environment(Doc.read(folder / env_name, display_join(display, env_name))))
     available: list[str] = []
     raw["available"] = available
     raw.update({name: [] for name in DATASETS})
-    missing = _collection(folder, display)
+    missing = _collection(folder, display, on_disk.get("collection.json"))
     raw["not_collected"] = {}
     for filename, (dataset, read) in _FILES.items():
         if filename in missing:  # partly collected is not collected: never taken as complete
             raw["not_collected"][dataset] = missing[filename]
             continue
-        path = folder / filename
-        if not os.path.lexists(path):  # lexists: a dangling link is reported, not skipped
+        actual = on_disk.get(filename)
+        if actual is None:  # the listing holds links too: a dangling one is reported, not skipped
             continue
-        raw[dataset] = read(Doc.read(path, display_join(display, filename)))
+        raw[dataset] = read(Doc.read(folder / actual, display_join(display, actual)))
         available.append(dataset)
     if "roleprivileges/" in missing:  # the roles whose privileges came stay judged; the others are unknown
         raw["not_collected"]["role_privileges"] = missing["roleprivileges/"]
-    _attach_privileges(raw["roles"], folder, display)
+    _attach_privileges(raw["roles"], folder, display, on_disk.get("roleprivileges"))
     available.sort()
     return raw

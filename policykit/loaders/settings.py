@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..parsing import parse_json
+from ..parsing import Parsed, parse_json
 from ..reading import Limits, read_file
 from ..platform import api_name, is_placeholder
 
@@ -22,6 +22,19 @@ def _str(value: Any) -> str | None:
     if isinstance(value, str):
         return value.strip() or None
     return None
+
+
+_KINDS = {list: "a list", dict: "an object"}
+
+
+def _field(parsed: Parsed, item: dict, key: str, display: str) -> str | None:
+    """A string field of an entry. Numbers and booleans are real (``"Value": 42``) and read as
+    strings; a list or an object where a string belongs is refused, never read as empty."""
+    value = item.get(key)
+    if isinstance(value, (list, dict)):
+        raise InputError(f"'{key}' must be a string, not {_KINDS[type(value)]}", file=display,
+                         line=parsed.key_line(item, key) or parsed.line_of(item) or 1)
+    return _str(value)
 
 
 def load_settings(path: Path, display: str, limits: Limits | None = None) -> dict[str, Any]:
@@ -46,19 +59,20 @@ def load_settings(path: Path, display: str, limits: Limits | None = None) -> dic
             name_key = "LogicalName" if key == "ConnectionReferences" else "SchemaName"
             src = {"file": display, "line": parsed.key_line(item, name_key) or 1}
             if key == "ConnectionReferences":
-                cid = _str(item.get("ConnectionId"))
+                cid = _field(parsed, item, "ConnectionId", display)
+                connector_id = _field(parsed, item, "ConnectorId", display)
                 out.append({
-                    "logical_name": _str(item.get("LogicalName")) or "",
+                    "logical_name": _field(parsed, item, "LogicalName", display) or "",
                     "connection_id": cid,
                     "is_placeholder": is_placeholder(cid),
-                    "connector_id": _str(item.get("ConnectorId")),
-                    "connector": api_name(_str(item.get("ConnectorId"))),
+                    "connector_id": connector_id,
+                    "connector": api_name(connector_id),
                     "source": src,
                 })
             else:
-                value = _str(item.get("Value"))
+                value = _field(parsed, item, "Value", display)
                 out.append({
-                    "schema_name": _str(item.get("SchemaName")) or "",
+                    "schema_name": _field(parsed, item, "SchemaName", display) or "",
                     "value": value,
                     "is_placeholder": is_placeholder(value),
                     "source": src,

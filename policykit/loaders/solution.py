@@ -13,7 +13,7 @@ Loaders never judge: this module records facts and where each came from.
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from lxml import etree
@@ -47,6 +47,12 @@ def _children(el: etree._Element | None, tag: str) -> list[etree._Element]:
         return []
     low = tag.lower()
     return [c for c in el if isinstance(c.tag, str) and etree.QName(c).localname.lower() == low]
+
+
+def _in_sections(custom: etree._Element | None, section: str, tag: str) -> list[etree._Element]:
+    """``<tag>`` elements of every top-level ``<section>`` of customizations.xml: exports write one
+    section per component type, but a second one is read, never ignored."""
+    return [el for sec in _children(custom, section) for el in _children(sec, tag)]
 
 
 def _text(el: etree._Element | None, tag: str | None = None) -> str | None:
@@ -99,11 +105,19 @@ def open_solution(path: Path, display: str, limits: Limits | None = None,
 
 
 def _cdsproj_root(proj: Path, display: str) -> str:
+    """The ``SolutionRootPath`` of a ``pac solution clone`` project: a folder below the project
+    (``..``, ``.`` or an absolute path would make the project contain itself, or leave it)."""
     from ..reading import read_file
     root = parse_xml(read_file(proj, display), file=display)
     for el in root.iter():
-        if isinstance(el.tag, str) and etree.QName(el).localname == "SolutionRootPath" and el.text:
-            return el.text.strip().replace("\\", "/").strip("/")
+        if isinstance(el.tag, str) and etree.QName(el).localname == "SolutionRootPath" and (el.text or "").strip():
+            raw = el.text.strip().replace("\\", "/")
+            rel = PurePosixPath(raw.strip("/"))
+            if raw.startswith("/") or ".." in rel.parts or rel.as_posix() == "." \
+                    or (rel.parts and ":" in rel.parts[0]):
+                raise InputError(f"SolutionRootPath {raw!r} must name a folder below the project "
+                                 "(not '.', '..' or an absolute path)", file=display, line=el.sourceline)
+            return rel.as_posix()
     return "src"
 
 
@@ -116,7 +130,7 @@ def _xml(tree: FileTree, name: str) -> etree._Element:
 
 def _connection_references(custom: etree._Element | None, tree: FileTree, cname: str) -> list[dict]:
     out = []
-    for el in _children(_child(custom, "connectionreferences"), "connectionreference"):
+    for el in _in_sections(custom, "connectionreferences", "connectionreference"):
         connector_id = _text(el, "connectorid")
         custom_id = _child(el, "customconnectorid")
         out.append({
@@ -153,7 +167,7 @@ def _role(el: etree._Element, tree: FileTree, name: str) -> dict:
 
 def _roles(custom, tree: FileTree, cname: str) -> list[dict]:
     # Only /ImportExportXml/Roles/Role: <Role> also appears in app modules and form XML.
-    roles = [_role(el, tree, cname) for el in _children(_child(custom, "Roles"), "Role")]
+    roles = [_role(el, tree, cname) for el in _in_sections(custom, "Roles", "Role")]
     for name in tree.under("Roles"):
         root = _xml(tree, name)
         if etree.QName(root).localname != "Role":
@@ -203,7 +217,7 @@ def _workflow(el: etree._Element, tree: FileTree, meta_name: str) -> dict:
 def _components(custom, tree: FileTree, cname: str, tag: str, section: str, suffix: str, build) -> list[dict]:
     """A component type from both places exports keep it: inline in customizations.xml (zip)
     under ``<section><tag>``, and one file per component under ``section/`` (unpacked)."""
-    found = [build(el, tree, cname) for el in _children(_child(custom, section), tag)]
+    found = [build(el, tree, cname) for el in _in_sections(custom, section, tag)]
     for name in tree.under(section):
         if name.lower().endswith(suffix):
             root = _xml(tree, name)
@@ -318,6 +332,8 @@ def load_solution(path: Path, display: str, limits: Limits | None = None) -> dic
     dict (``form: legacy-package``): the caller files it under ``packages``.
     """
     zipped = None
+    if path.is_symlink():  # a link named on the command line or met while searching
+        raise InputError("symbolic links are not followed", file=display)
     if path.is_file():
         from .package import is_package, load_package
         zipped = ZipTree(path, display, limits)

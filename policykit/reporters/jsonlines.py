@@ -18,6 +18,9 @@ Choices a reader of the output should know:
 - ASCII only: non-ASCII characters are ``\\u`` escapes, so U+2028 and friends inside a message
   can never split a record for a reader that treats them as line breaks (Python's
   ``str.splitlines`` does).
+- No lone surrogate: a name from JSON may hold one (``"cr_x\\ud800"``), which ``json.dumps``
+  would write as a ``\\ud800`` escape that strict JSON parsers reject; it becomes U+FFFD (the
+  ``fingerprint`` is computed from the original key, so it still matches the SARIF log's).
 - Deterministic: lines follow the scan result's order (sorted by rule, file, entry, line, key).
 """
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..errors import no_surrogates
 from ..models import Finding, ScanResult
 from .sarif import fingerprint
 
@@ -55,5 +59,6 @@ def record(finding: Finding, names: dict[str, str]) -> dict[str, Any]:
 
 def _line(finding: Finding, names: dict[str, str]) -> str:
     # Compact separators: one record per line is the point of the format.
-    return json.dumps(record(finding, names), sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+    fields = {k: no_surrogates(v) if isinstance(v, str) else v for k, v in record(finding, names).items()}
+    return json.dumps(fields, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
 

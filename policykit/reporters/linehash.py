@@ -72,5 +72,5 @@ def file_line_hashes(path: Path) -> dict[int, str] | None:
     """Hashes of a text file's lines, or None when it cannot be read as UTF-8 text."""
     try:
         return line_hashes(path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError):
+    except (OSError, ValueError):  # ValueError: not UTF-8, or a path no file system can hold
         return None

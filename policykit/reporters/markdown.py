@@ -12,7 +12,11 @@ Choices a reader of the output should know:
   controls, so every piece of text is escaped to render literally: no markdown, no HTML, no
   math, no table cell broken by ``|``, line breaks as ``<br>``, and no ``@mention`` that would
   notify someone (a zero-width space follows an ``@`` that starts a word; e-mail addresses are
-  left as they are).
+  left as they are).  Control characters, bidi controls and lone surrogates are written as
+  escapes (``\\x1b``, ``\\u202e``; see :func:`policykit.errors.escape_controls`): a bidi override
+  would reorder what the reviewer reads, and a lone surrogate cannot be written as UTF-8.
+- Failures, skipped rules and notes are one line each, cut to a length
+  (:func:`policykit.errors.one_line`).
 - At most ``max_rows`` findings (default 1000) are shown, in the table and in the per-rule
   sections alike, followed by "N more findings in the SARIF report": a PR comment holds 65,536
   characters and a job summary 1 MiB, and nobody reads further anyway.
@@ -25,6 +29,7 @@ import html
 import re
 from collections.abc import Iterable
 
+from ..errors import escape_controls, one_line
 from ..models import (
     LEVELS,
     Finding,
@@ -35,7 +40,7 @@ from ..models import (
     ScanResult,
     Source,
 )
-from .sarif import input_failure_key
+from .sarif import NOTE_LIMIT, input_failure_key
 from .text import where
 
 #: The most findings listed; the rest are counted in a note pointing at the SARIF report.
@@ -53,7 +58,8 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _MENTION = re.compile(r"(?<![0-9A-Za-z_])@(?=[0-9A-Za-z])")
 # Text a plain code span cannot hold inside a table cell: a backtick ends it, a pipe ends the
 # cell even inside it (and an escaped pipe loses a preceding backslash), a line break ends the row.
-_NOT_CODE_SAFE = re.compile(r"[`|\r\n]")
+# Nor a control or bidi character or a lone surrogate, which need escaping.
+_NOT_CODE_SAFE = re.compile("[`|\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def to_markdown(result: ScanResult, *, max_rows: int = MAX_ROWS) -> str:
@@ -78,9 +84,12 @@ def to_markdown(result: ScanResult, *, max_rows: int = MAX_ROWS) -> str:
 
 def escape(text: str) -> str:
     """Plain text as inline markdown that renders literally, safe inside a table cell."""
-    text = _SPECIAL.sub(r"\\\1", text)
-    text = _MENTION.sub("@\u200b", text)
-    return _LINE_BREAK.sub("<br>", text)
+    return "<br>".join(_escape_line(line) for line in _LINE_BREAK.split(text))
+
+
+def _escape_line(line: str) -> str:
+    line = _SPECIAL.sub(r"\\\1", escape_controls(line))  # the escapes' backslashes are escaped too
+    return _MENTION.sub("@\u200b", line)
 
 
 def code(text: str) -> str:
@@ -158,12 +167,12 @@ def _failures(result: ScanResult, max_rows: int) -> str:
 
 
 def _rule_failure(failure: RuleFailure) -> str:
-    return f"- **Rule failed** {code(failure.rule_id)}: {escape(failure.reason)}"
+    return f"- **Rule failed** {code(failure.rule_id)}: {escape(one_line(failure.reason))}"
 
 
 def _input_failure(failure: InputFailure) -> str:
     place = where(Source(failure.file, failure.line, failure.entry)) if failure.file else "<input>"
-    return f"- **Input failed** {code(place)}: {escape(failure.message)}"
+    return f"- **Input failed** {code(one_line(place))}: {escape(one_line(failure.message))}"
 
 
 def _capped(items: list[str], limit: int) -> list[str]:
@@ -213,14 +222,18 @@ def _by_rule(shown: list[Finding], ordered: list[Finding], rules: dict[str, Rule
 
 
 def _rule_section(rule_id: str, rule: Rule | None, listed: list[Finding], total: int) -> str:
-    title = f"<b>{html.escape(rule_id)}</b>"
+    title = f"<b>{_html(rule_id)}</b>"
     if rule is not None:
-        title += f" {html.escape(rule.name)}: {html.escape(rule.title)}"
+        title += f" {_html(rule.name)}: {_html(rule.title)}"
     title += f" ({_plural(total, 'finding')})"
     body = [_finding_item(f) for f in listed]
     if total > len(listed):
         body.append(f"- … {_plural(total - len(listed), 'more finding')} in the SARIF report")
     return _details(title, body)
+
+
+def _html(text: str) -> str:
+    return html.escape(escape_controls(text))
 
 
 def _finding_item(finding: Finding) -> str:
@@ -231,14 +244,18 @@ def _finding_item(finding: Finding) -> str:
 def _notices(notices: list[Notice], max_rows: int) -> str:
     if not notices:
         return ""
-    items = [f"- {_location(n.source)}: {escape(n.message)}" if n.source else f"- {escape(n.message)}"
+    items = [f"- {_location(n.source)}: {_note(n.message)}" if n.source else f"- {_note(n.message)}"
              for n in notices]
     return _details(f"Notes ({len(notices)})", _capped(items, max_rows))
+
+
+def _note(message: str) -> str:
+    return escape(one_line(message, NOTE_LIMIT))
 
 
 def _skipped(skipped: list[tuple[str, str]], max_rows: int) -> str:
     if not skipped:
         return ""
-    items = [f"- {code(rule_id)}: {escape(reason)}" for rule_id, reason in sorted(skipped)]
+    items = [f"- {code(rule_id)}: {escape(one_line(reason))}" for rule_id, reason in sorted(skipped)]
     rule_count = len({rule_id for rule_id, _ in skipped})
     return _details(f"Skipped rules ({rule_count})", _capped(items, max_rows))

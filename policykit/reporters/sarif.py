@@ -28,6 +28,12 @@ Choices a reader of the output should know:
   like uploads through the action.
 - At most ``max_results`` results (GitHub keeps 25,000 per run): the most severe are kept, and
   a warning notification says how many were left out.
+- No lone surrogate anywhere: a name read from JSON may hold one (``"cr_x\\ud800"``), and
+  ``json.dumps`` would write it as a ``\\ud800`` escape that strict JSON parsers (and so some
+  SARIF consumers) reject; every string becomes valid Unicode, the surrogate U+FFFD.  A file
+  name with non-UTF-8 bytes keeps them in its URI, percent-encoded (see :func:`artifact_uri`).
+- Notification messages (failures, skips, notes) are one line each, control characters
+  escaped (:func:`policykit.errors.one_line`); result messages are kept whole.
 - The *evidence* profile (``evidence=True``, for audits, not for code scanning) keeps waived
   findings with ``suppressions``, lists every file read with its SHA-256 in ``artifacts`` (the
   policy files with role ``policy``), and — unless ``timestamps=False`` — the invocation's
@@ -38,6 +44,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import uuid
 from collections.abc import Mapping
@@ -49,6 +56,7 @@ from urllib.parse import quote, urlparse
 import attr
 import sarif_om as om
 
+from ..errors import LINE_LIMIT, no_surrogates, one_line
 from ..models import (
     LEVELS,
     Finding,
@@ -72,6 +80,8 @@ MAX_TAGS = 20
 MAX_RESULTS = 25_000
 LINE_HASH_KEY = "primaryLocationLineHash"
 MAX_DESCRIPTION = 1024
+#: Notes and unlocated findings carry a finding's or a notice's whole message: a longer line.
+NOTE_LIMIT = 1000
 
 #: GitHub's ``problem.severity`` vocabulary for each SARIF level.
 _PROBLEM_SEVERITY = {"error": "error", "warning": "warning", "note": "recommendation"}
@@ -203,8 +213,12 @@ def to_sarif(
 
 
 def fingerprint(rule_id: str, key: str) -> str:
-    """The stable identity of a finding: rule and logical key, never a line number."""
-    return hashlib.sha256(f"{rule_id}\0{key}".encode()).hexdigest()[:32]
+    """The stable identity of a finding: rule and logical key, never a line number.
+
+    ``surrogatepass``: a key may hold a lone surrogate (a name from JSON, a non-UTF-8 file name);
+    it hashes as its own bytes, and any other key as plain UTF-8, the same as ever.
+    """
+    return hashlib.sha256(f"{rule_id}\0{key}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 # --------------------------------------------------------------------------- serialization
@@ -235,10 +249,12 @@ def _to_json(value: Any) -> Any:
     and the defaults nobody asked for (``rank: -1``, ``language: "en-US"``, ...), and merges a
     :class:`PropertyBag`'s additional properties next to its ``tags``.
     """
+    if isinstance(value, str):
+        return no_surrogates(value)
     if isinstance(value, (list, tuple)):
         return [_to_json(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _to_json(v) for k, v in value.items()}
+        return {no_surrogates(str(k)): _to_json(v) for k, v in value.items()}
     if not attr.has(type(value)):
         return value
     explicit = getattr(value, _EXPLICIT, frozenset())
@@ -501,12 +517,18 @@ def artifact_uri(path: str) -> str:
     """A relative URI reference: forward slashes, no leading ``./``, unsafe chars encoded.
 
     Paths are used as the scanner gives them; they should be relative to the repository root
-    (GitHub resolves them against the checkout).
+    (GitHub resolves them against the checkout).  A file name that is not UTF-8 (Python holds its
+    bytes as surrogate escapes) is percent-encoded byte for byte, so the URI names the very file;
+    a lone surrogate no file system can hold becomes U+FFFD.
     """
     posix = path.replace("\\", "/")
     while posix.startswith("./"):
         posix = posix[2:]
-    return quote(posix, safe="/")
+    try:
+        raw = os.fsencode(posix)
+    except UnicodeEncodeError:
+        raw = no_surrogates(posix).encode("utf-8")
+    return quote(raw, safe="/")
 
 
 def sentence(text: str) -> str:
@@ -570,7 +592,7 @@ def _rule_failure(failure: RuleFailure, index: dict[str, int]) -> om.Notificatio
     return _om(
         om.Notification,
         level="error",
-        message=_om(om.Message, text=sentence(f"rule {failure.rule_id} failed: {failure.reason}")),
+        message=_message(f"rule {failure.rule_id} failed: {failure.reason}"),
         associated_rule=_rule_ref(failure.rule_id, index),
     )
 
@@ -582,20 +604,20 @@ def _input_failure(failure: InputFailure) -> om.Notification:
     if failure.file:
         source = Source(file=failure.file, line=failure.line, entry=failure.entry)
         locations = [_location(source)]
-    return _om(om.Notification, level="error", message=_om(om.Message, text=sentence(text)), locations=locations)
+    return _om(om.Notification, level="error", message=_message(text), locations=locations)
 
 
 def _skipped(rule_id: str, reason: str, index: dict[str, int]) -> om.Notification:
     return _om(
         om.Notification,
         level="note",
-        message=_om(om.Message, text=sentence(f"rule {rule_id} skipped: {reason}")),
+        message=_message(f"rule {rule_id} skipped: {reason}"),
         associated_rule=_rule_ref(rule_id, index),
     )
 
 
 def _notice(notice: Notice) -> om.Notification:
-    return _om(om.Notification, level="note", message=_om(om.Message, text=sentence(notice.message)),
+    return _om(om.Notification, level="note", message=_message(notice.message, NOTE_LIMIT),
                locations=[_location(notice.source)] if notice.source else None)
 
 
@@ -604,6 +626,11 @@ def _unlocated(finding: Finding, index: dict[str, int]) -> om.Notification:
     return _om(
         om.Notification,
         level="warning",
-        message=_om(om.Message, text=sentence(text)),
+        message=_message(text, NOTE_LIMIT),
         associated_rule=_rule_ref(finding.rule_id, index),
     )
+
+
+def _message(text: str, limit: int = LINE_LIMIT) -> om.Message:
+    """A notification's message: one line, controls escaped, cut to ``limit``, a sentence."""
+    return _om(om.Message, text=sentence(one_line(text, limit)))

@@ -4,14 +4,22 @@ Findings are grouped by level (error, warning, note); each line reads
 ``file[:entry][:line]: LEVEL RULE message`` so editors and CI log viewers can link it.
 A summary follows, then the rules and inputs that failed and the rules that were skipped.
 Output is deterministic: the same scan gives the same text.
+
+Every name, path and message comes from the scanned files and is printed on a terminal, so
+control characters (ESC, OSC 8 links, CR, a line feed that would forge a finding line), bidi
+controls and lone surrogates are written as escapes (``\\x1b``, ``\\n``, ``\\u202e``, see
+:func:`policykit.errors.escape_controls`); failures, skips and notes are one line each, cut to a
+length (:func:`policykit.errors.one_line`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..errors import escape_controls as esc
+from ..errors import one_line
 from ..models import LEVELS, Finding, InputFailure, ScanResult, Source
-from .sarif import input_failure_key
+from .sarif import NOTE_LIMIT, input_failure_key
 
 # ANSI SGR codes, used only when ``color`` is asked for (the CLI decides: a TTY, no NO_COLOR).
 _COLORS = {"error": "31;1", "warning": "33;1", "note": "36", "bold": "1", "dim": "2"}
@@ -48,7 +56,7 @@ def _painter(color: bool) -> Paint:
 
 
 def where(source: Source | None) -> str:
-    """``file[:entry][:line]``, or ``<no location>``."""
+    """``file[:entry][:line]``, or ``<no location>``; raw (callers escape for their format)."""
     if source is None:
         return "<no location>"
     parts = [source.file] + ([source.entry] if source.entry else [])
@@ -57,9 +65,9 @@ def where(source: Source | None) -> str:
 
 
 def _finding_line(finding: Finding, paint: Paint) -> str:
-    level = paint(finding.level if finding.level in _COLORS else "bold", finding.level.upper())
-    env = f" [{finding.environment}]" if finding.environment else ""
-    return f"{where(finding.source)}: {level} {finding.rule_id} {finding.message}{env}"
+    level = paint(finding.level if finding.level in _COLORS else "bold", esc(finding.level.upper()))
+    env = f" [{esc(finding.environment)}]" if finding.environment else ""
+    return f"{esc(where(finding.source))}: {level} {esc(finding.rule_id)} {esc(finding.message)}{env}"
 
 
 def _plural(n: int, word: str) -> str:
@@ -88,13 +96,15 @@ def _input_where(failure: InputFailure) -> str:
 def _failures(result: ScanResult, paint: Paint) -> list[str]:
     lines: list[str] = []
     for failure in sorted(result.rule_failures, key=lambda f: (f.rule_id, f.reason)):
-        lines.append(f"{paint('error', 'RULE FAILED')} {failure.rule_id}: {failure.reason}")
+        lines.append(f"{paint('error', 'RULE FAILED')} {one_line(f'{failure.rule_id}: {failure.reason}')}")
     for input_failure in sorted(result.input_failures, key=input_failure_key):
-        lines.append(f"{paint('error', 'INPUT FAILED')} {_input_where(input_failure)}: {input_failure.message}")
+        text = f"{_input_where(input_failure)}: {input_failure.message}"
+        lines.append(f"{paint('error', 'INPUT FAILED')} {one_line(text)}")
     for rule_id, reason in sorted(result.skipped):
-        lines.append(f"{paint('dim', 'SKIPPED')} {rule_id}: {reason}")
+        lines.append(f"{paint('dim', 'SKIPPED')} {one_line(f'{rule_id}: {reason}')}")
     for notice in result.notices:
         where = ":".join(str(p) for p in (notice.source.file, notice.source.entry, notice.source.line) if p) \
             if notice.source else ""
-        lines.append(f"{paint('dim', 'NOTE')} {where + ': ' if where else ''}{notice.message}")
+        text = f"{where}: {notice.message}" if where else notice.message
+        lines.append(f"{paint('dim', 'NOTE')} {one_line(text, NOTE_LIMIT)}")
     return lines
