@@ -361,3 +361,51 @@ def test_parser_and_pattern_hazards_scan_or_fail_cleanly(hazard):
             assert failure.file, failure
             assert not failure.message.startswith(("cannot read ", "internal error")), failure.message
             assert not any(name in failure.message for name in INTERNAL), failure.message
+
+
+# --------------------------------------------------------------------------- output safety (issue 10)
+# Names from the inputs reach every report: control characters, escape sequences, bidi controls,
+# line breaks and lone surrogates in them must never reach a terminal raw, forge a line, or make a
+# report invalid (SARIF and JSON Lines are read by strict JSON parsers).
+
+_HOSTILE_CHARS = st.sampled_from(["\x1b[31m", "\x1b]8;;http://x\x07", "\r", "\n", "\t", "\x00", "\x85",
+                                  "\u202e", "\u2066", "\u2028", "\ud800", "\udfff", "é", "|", "`", "<b>", "@here"])
+_HOSTILE_NAME = st.lists(st.one_of(_HOSTILE_CHARS, st.text(alphabet="abcXYZ_-. ", max_size=4)),
+                         min_size=1, max_size=12).map("".join)
+_RAW_CONTROL = [chr(c) for c in range(32) if c != 10] + [chr(c) for c in range(0x7f, 0xa0)] + \
+    ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069", "\u2028", "\u2029"]
+
+
+def _reports(name: str) -> dict[str, str]:
+    import json as _json
+
+    from policykit import __version__
+    from policykit.reporters.jsonlines import to_json_lines
+    from policykit.reporters.markdown import to_markdown
+    from policykit.reporters.sarif import to_sarif
+    from policykit.reporters.text import to_text
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        _layout(root)
+        settings = _json.loads((root / "settings.json").read_text(encoding="utf-8"))
+        settings["ConnectionReferences"].append({"LogicalName": name, "ConnectionId": "",
+                                                 "ConnectorId": "/providers/Microsoft.PowerApps/apis/shared_x"})
+        (root / "settings.json").write_text(_json.dumps(settings), encoding="utf-8", errors="surrogatepass")
+        result = scan(_estate(root), entry_points=False)
+    return {"text": to_text(result), "markdown": to_markdown(result), "jsonl": to_json_lines(result),
+            "sarif": to_sarif(result, tool_version=__version__, information_uri="https://example.invalid/p",
+                              help_uri_base="https://example.invalid/p/rules/"), "count": str(len(result.active))}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=_HOSTILE_NAME)
+def test_hostile_names_never_reach_a_report_raw(name):
+    import json as _json
+    reports, baseline = _reports(name), _reports("cr123_Plain")
+    for kind in ("text", "markdown"):
+        assert not [c for c in _RAW_CONTROL if c in reports[kind]], kind
+        assert len(reports[kind].splitlines()) == len(baseline[kind].splitlines()), kind  # no forged line
+    lines = reports["jsonl"].splitlines()
+    assert len(lines) == int(reports["count"]) and all(_json.loads(line) for line in lines)
+    encoded = reports["sarif"].encode("utf-8")  # strict: a lone surrogate would raise here
+    assert _json.loads(encoded.decode("utf-8", errors="strict"))["runs"]
