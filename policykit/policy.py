@@ -112,12 +112,20 @@ class Policy:
     sku_overrides: dict[str, dict] = field(default_factory=dict)
     waivers: list[Waiver] = field(default_factory=list)
     files: list[str] = field(default_factory=list)   # policy files read, outermost last
+    # Answers already given: the same names come back in every environment (Graph is tenant-wide).
+    _answers: dict[tuple, bool] = field(default_factory=dict, repr=False, compare=False)
 
     def settings_for(self, rule_id: str, rule_name: str) -> RuleSettings:
         """Settings by id, else by name, else defaults."""
         return self.rules.get(rule_id) or self.rules.get(rule_name) or RuleSettings()
 
     def is_technical(self, *identifiers: str | None) -> bool:
+        key = ("technical", *identifiers)
+        if key not in self._answers:
+            self._answers[key] = self._is_technical(identifiers)
+        return self._answers[key]
+
+    def _is_technical(self, identifiers: tuple[str | None, ...]) -> bool:
         names = [i for i in identifiers if i]
         lowered = {a.lower() for a in self.technical_accounts}
         if any(n.lower() in lowered for n in names):
@@ -125,6 +133,12 @@ class Policy:
         return any(patterns.search(p, n) for p in self.technical_patterns for n in names)
 
     def is_platform(self, name: str | None, domain: str | None, application_id: str | None) -> bool:
+        key = ("platform", name, domain, application_id)
+        if key not in self._answers:
+            self._answers[key] = self._is_platform(name, domain, application_id)
+        return self._answers[key]
+
+    def _is_platform(self, name: str | None, domain: str | None, application_id: str | None) -> bool:
         if application_id and norm_guid(application_id) in {norm_guid(a) for a in self.platform_app_ids}:
             return True
         if name and (name in self.platform_names or any(patterns.search(p, name) for p in self.platform_name_patterns)):

@@ -5,20 +5,21 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any
 
 from .document import EnvironmentInput, build_document
 from .document.notices import Notices
 from .engine import check_policy_rules, functions_class, run_rules
 from .errors import InputError, PolicyError
-from .reading import Limits, read_file, record_reads, use_limits
+from .loaders.environment_export import share_parses
 from .models import InputFailure, Notice, Rule, ScanResult, Source
 from .parsing import parse_yaml
 from .plugins import get_plugin_manager
 from .policy import Policy, load_policy
+from .reading import Limits, read_file, record_reads, use_limits
 from .schema import check
 
 
@@ -241,6 +242,7 @@ def build(estate: Estate, plugins: list[str] | tuple[str, ...] = (), entry_point
     use_limits(estate.limits)
     pm = get_plugin_manager(plugins, entry_points)
     files_read = record_reads()
+    share_parses()
     if estate.path is not None:
         read_file(estate.path, display_path(estate.path))  # recorded: the evidence names the estate file
     policy = load_policy(estate.policy, display_path(estate.policy) if estate.policy else None)

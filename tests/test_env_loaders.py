@@ -500,3 +500,24 @@ def test_export_application_users(export: dict[str, Any]) -> None:
         ("AppUser_Dataverse_DEV", 2, "240844dd-fcb3-476d-baa2-15c93c288a95"), ("SIAutoCapture", 1, None)]
     assert rows[0]["application_id"] == "c1e40358-8f73-4829-8c54-db3d0ecc8f10"
     assert line_at(rows[1]["source"]).strip() == '"applicationname": "SIAutoCapture",'
+
+
+def test_tenant_wide_files_are_parsed_once_per_scan(tmp_path: Path, monkeypatch) -> None:
+    """Graph's users.json and subscribedSkus.json are the same bytes in every environment's folder:
+    one scan parses each content once, and every environment still gets its own rows and sources."""
+    from policykit.loaders import environment_export
+    from policykit.scanner import EnvironmentSpec, Estate, build
+    for name in ("dev", "tst"):
+        shutil.copytree(EXPORT, tmp_path / name)
+    calls: list[str] = []
+    real = environment_export.parse_by_suffix
+    monkeypatch.setattr(environment_export, "parse_by_suffix",
+                        lambda data, name, file: calls.append(file) or real(data, name, file))
+    estate = Estate(name="t", environments=[EnvironmentSpec(name="DEV", metadata=tmp_path / "dev"),
+                                            EnvironmentSpec(name="TST", metadata=tmp_path / "tst")])
+    document = build(estate, entry_points=False).document
+    names = [f.rsplit("/", 1)[-1] for f in calls]
+    assert names.count("users.json") == 1 and names.count("subscribedSkus.json") == 1
+    assert names.count("systemusers.json") == 2  # per environment, as before
+    sources = {u["source"]["file"] for e in document["environments"] for u in e["users"] if not u["in_dataverse"]}
+    assert any("dev/" in s for s in sources) and any("tst/" in s for s in sources)

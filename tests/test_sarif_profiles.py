@@ -13,11 +13,14 @@ import jsonschema
 import pytest
 import sarif_validator
 import yaml
-from conftest import CORPUS, REPO, RULES, require_validator
+from conftest import CORPUS, EXAMPLE, REPO, RULES, require_validator
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from policykit.models import Finding, Rule, ScanResult, Source
 from policykit.reporters.linehash import line_hashes
 from policykit.reporters.sarif import to_sarif
+from policykit.scanner import load_estate, scan
 
 CONFIG = "examples/lunch-order/policykit.yaml"
 PIPELINE_ENV = {
@@ -184,3 +187,30 @@ def test_validator_accepts_example_and_corpus_for_all_kinds(cli, tmp_path, monke
     plain = tmp_path / f"{target}-github.sarif"
     plain.write_text(json.dumps(_sarif(cli, tmp_path, *args)), encoding="utf-8")
     _validate(plain, ("Sarif", "Ghas"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=" \t\r\nab{}\":,é€\U0001F600", max_size=400),
+       picks=st.lists(st.integers(min_value=1, max_value=60), max_size=8))
+def test_hashes_of_some_lines_equal_the_full_computation(text, picks):
+    """The fast path (only the lines results point at) gives exactly the reference values."""
+    from policykit.reporters.linehash import hashes_of_lines
+    reference = line_hashes(text)
+    wanted = set(picks) | set(list(reference)[-2:])
+    assert hashes_of_lines(text, wanted) == {n: reference[n] for n in wanted if n in reference}
+
+
+def test_sarif_is_the_same_with_the_reference_line_hashes(monkeypatch):
+    """Byte for byte, the example's SARIF does not depend on which line-hash path computed it."""
+    from policykit.reporters import linehash
+
+    def render() -> str:
+        result = scan(load_estate(EXAMPLE / "policykit.yaml"), entry_points=False)
+        return to_sarif(result, tool_version="0", information_uri="https://example.invalid/p",
+                        help_uri_base="https://example.invalid/p/rules/", source_root=REPO)
+
+    monkeypatch.chdir(REPO)
+    fast = render()
+    monkeypatch.setattr(linehash, "hashes_of_lines",
+                        lambda text, lines: {n: h for n, h in linehash.line_hashes(text).items() if n in lines})
+    assert render() == fast and "primaryLocationLineHash" in fast

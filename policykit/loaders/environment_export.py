@@ -14,6 +14,8 @@ wrong type) is an :class:`~policykit.errors.InputError` naming the file and the 
 
 from __future__ import annotations
 
+import contextvars
+import hashlib
 import json
 import os
 import re
@@ -42,6 +44,18 @@ def display_join(display: str, name: str) -> str:
     return f"{display}/{name}" if display not in ("", ".") else name
 
 
+#: Microsoft Graph's responses: tenant-wide, so every environment's folder holds the same bytes.
+TENANT_FILES = frozenset({"users.json", "subscribedSkus.json"})
+#: Parsed tenant-wide files of the scan in progress, by content: set by :func:`share_parses`.
+_SHARED: contextvars.ContextVar[dict[tuple[bytes, str], Parsed] | None] = contextvars.ContextVar(
+    "policykit_shared_parses", default=None)
+
+
+def share_parses() -> None:
+    """From here on (one scan), parse files with the same content once. Parsed files are only read."""
+    _SHARED.set({})
+
+
 def _describe(value: Any) -> str:
     return _TYPE_NAMES.get(type(value), type(value).__name__)
 
@@ -62,9 +76,19 @@ class Doc:
 
     @classmethod
     def read(cls, path: Path, file: str) -> Doc:
-        """Read and parse ``path`` (YAML for ``.yaml``/``.yml``, JSON otherwise)."""
+        """Read and parse ``path`` (YAML for ``.yaml``/``.yml``, JSON otherwise).
+
+        Within a scan, Microsoft Graph's ``users.json`` and ``subscribedSkus.json`` are parsed once
+        per content: they are tenant-wide, the same bytes in every environment's folder.
+        """
         data = read_file(path, file)
-        return cls(parse_by_suffix(data, path.name, file), file, data)
+        cache = _SHARED.get()
+        if cache is None or path.name not in TENANT_FILES:
+            return cls(parse_by_suffix(data, path.name, file), file, data)
+        key = (hashlib.sha256(data).digest(), path.suffix.lower())
+        if key not in cache:
+            cache[key] = parse_by_suffix(data, path.name, file)  # an error is raised, never cached
+        return cls(cache[key], file, data)
 
     # ---- locations
 

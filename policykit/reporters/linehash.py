@@ -12,6 +12,7 @@ so far had the same hash.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 _BLOCK = 100
@@ -68,9 +69,50 @@ def line_hashes(text: str) -> dict[int, str]:
     return out
 
 
-def file_line_hashes(path: Path) -> dict[int, str] | None:
-    """Hashes of a text file's lines, or None when it cannot be read as UTF-8 text."""
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+_LINE_START = re.compile("\n")
+
+
+def _window_hash(window: str) -> str:
+    """The rolling hash of one full window: the polynomial of its 100 code units, base 37."""
+    value = 0
+    for char in window:
+        value = (value * _MOD + ord(char)) & _MASK
+    return format(value, "x")
+
+
+def hashes_of_lines(text: str, lines: set[int]) -> dict[int, str]:
+    """The hashes of ``lines`` only: the same values as :func:`line_hashes`, without running the
+    rolling hash over the whole file. A line's hash is that of the 100 code units starting at the
+    line (spaces and tabs dropped, CR and CRLF read as LF, then the end mark and zeros), and its
+    count is how many lines up to it start with the same 100 units — found by comparing slices,
+    which Python does in C. Text with characters beyond the BMP (two UTF-16 units each) takes
+    the reference path."""
+    if not lines or _ASTRAL.search(text):
+        every = line_hashes(text)
+        return {n: every[n] for n in lines if n in every}
+    units = text.replace("\r\n", "\n").replace("\r", "\n").replace(" ", "").replace("\t", "")
+    units += chr(_EOF) + "\0" * _BLOCK
+    starts = [0] + [m.end() for m in _LINE_START.finditer(units, 0, len(units) - _BLOCK - 1)]
+    wanted = {n: units[starts[n - 1]:starts[n - 1] + _BLOCK] for n in lines if 0 < n <= len(starts)}
+    targets = set(wanted.values())
+    seen: dict[str, int] = {}
+    counts: dict[int, int] = {}
+    last = max(wanted, default=0)
+    for number in range(1, last + 1):
+        window = units[starts[number - 1]:starts[number - 1] + _BLOCK]
+        if window in targets:
+            seen[window] = seen.get(window, 0) + 1
+            if number in wanted:
+                counts[number] = seen[window]
+    return {n: f"{_window_hash(w)}:{counts[n]}" for n, w in wanted.items()}
+
+
+def file_line_hashes(path: Path, lines: set[int] | None = None) -> dict[int, str] | None:
+    """Hashes of a text file's lines (only ``lines`` when given), or None when it cannot be read
+    as UTF-8 text."""
     try:
-        return line_hashes(path.read_bytes().decode("utf-8"))
+        text = path.read_bytes().decode("utf-8")
     except (OSError, ValueError):  # ValueError: not UTF-8, or a path no file system can hold
         return None
+    return line_hashes(text) if lines is None else hashes_of_lines(text, lines)

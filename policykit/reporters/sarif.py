@@ -431,22 +431,30 @@ def _results(result: ScanResult, index: dict[str, int], evidence: bool = False,
              source_root: Path | None = None) -> tuple[list[om.Result], list[Finding]]:
     """The findings as results (waived ones only for evidence), and those with nowhere to point."""
     fallback = result.inputs[0] if result.inputs else None
-    results: list[om.Result] = []
+    located: list[tuple[Finding, Source]] = []
     unlocated: list[Finding] = []
-    hashes: dict[str, dict[int, str] | None] = {}
     for finding in sorted(result.findings if evidence else result.active, key=Finding.sort_key):
         source = finding.source or (Source(file=fallback, line=1) if fallback else None)
         if source is None:
             unlocated.append(finding)
-            continue
-        line_hash = None
-        if source_root is not None and not source.entry:
-            # A zip is not text: GitHub's action would hash its bytes; leave that to the action.
-            if source.file not in hashes:
-                hashes[source.file] = file_line_hashes(source_root / source.file)
-            line_hash = (hashes[source.file] or {}).get(source.line or 1)
-        results.append(_result(finding, source, index, line_hash))
+        else:
+            located.append((finding, source))
+    hashes = _line_hashes(located, source_root)
+    results = [_result(finding, source, index, (hashes.get(source.file) or {}).get(source.line or 1))
+               for finding, source in located]
     return results, unlocated
+
+
+def _line_hashes(located: list[tuple[Finding, Source]], source_root: Path | None) -> dict[str, dict[int, str] | None]:
+    """GitHub's line hashes of the lines results point at, each file read once. A zip is not
+    text: GitHub's action would hash its bytes; that is left to the action."""
+    if source_root is None:
+        return {}
+    wanted: dict[str, set[int]] = {}
+    for _, source in located:
+        if not source.entry:
+            wanted.setdefault(source.file, set()).add(source.line or 1)
+    return {file: file_line_hashes(source_root / file, lines) for file, lines in wanted.items()}
 
 
 def _cap(results: list[om.Result], limit: int) -> tuple[list[om.Result], int]:
