@@ -519,5 +519,5 @@ def test_tenant_wide_files_are_parsed_once_per_scan(tmp_path: Path, monkeypatch)
     names = [f.rsplit("/", 1)[-1] for f in calls]
     assert names.count("users.json") == 1 and names.count("subscribedSkus.json") == 1
     assert names.count("systemusers.json") == 2  # per environment, as before
-    sources = {u["source"]["file"] for e in document["environments"] for u in e["users"] if not u["in_dataverse"]}
-    assert any("dev/" in s for s in sources) and any("tst/" in s for s in sources)
+    joined = [sorted(u["key"].split("/", 1)[1] for u in e["users"] if u["in_graph"]) for e in document["environments"]]
+    assert joined[0] and joined[0] == joined[1]  # each environment joined the shared Graph users
