@@ -51,6 +51,13 @@ def _user_facts(users: list[dict], binds: list[dict], flows: list[dict], roles: 
     shipped = {r["name"]: r for s in deployed for r in s["roles"]}
     tables_by_solution = {s["unique_name"]: {e["name"] for e in s["entities"]} for s in deployed}
     for user in users:
+        if not user["roles"] and not user["served_solutions"]:
+            # Most users of a tenant-wide Graph directory hold no role and serve nothing here.
+            user.update(served_solutions=[], references=sorted(user["references"]), needed_services=[],
+                        connectors=[], owned_flows=sorted(user["owned_flows"]),
+                        premium_owned_flows=sorted(user["premium_owned_flows"]), privileges=[],
+                        write_tables=[], served_tables=[], write_tables_outside=[])
+            continue
         privileges = effective_privileges(user, roles_by_id, roles_by_name, shipped)
         served = sorted(user["served_solutions"])
         served_tables = sorted(set().union(*(tables_by_solution.get(s, set()) for s in served)))

@@ -56,6 +56,7 @@ class Licenses:
         self.notices = notices
         self.env = env
         self.tenant: dict[str, dict] = {}
+        self._answers: dict[tuple, dict] = {}
         for sku in raw.get("skus") or []:
             sku_id = norm_guid(sku.get("sku_id"))
             if sku_id:
@@ -71,8 +72,18 @@ class Licenses:
         return self.cats.sku_by_part(part) if part else None
 
     def of(self, graph: dict | None) -> dict:
+        """Licenses, enabled plans and rights of a Graph user. The answer depends only on the
+        assignments, which thousands of users share: computed once per combination (the lists
+        returned are shared, and only read)."""
         if graph is None or graph.get("licenses") is None:
             return {"licenses_known": False, "licenses": [], "service_plans": [], "rights": [], "unknown_skus": []}
+        key = tuple((lic.get("sku_id"), lic.get("sku_part_number"), tuple(lic.get("disabled_plans") or ()))
+                    for lic in graph["licenses"])
+        if key not in self._answers:
+            self._answers[key] = self._resolve(graph)
+        return dict(self._answers[key])
+
+    def _resolve(self, graph: dict) -> dict:
         parts, plans, unknown = set(), set(), []
         for lic in graph.get("licenses") or []:
             sku = self.sku(lic)
