@@ -27,46 +27,59 @@ class EnvironmentInput:
     source: dict | None = None                           # where the estate declares it
 
 
+def _touched(binds: list[dict], flows: list[dict]) -> dict[int, dict]:
+    """What each user behind a binding or owning a flow does here, by ``id(user)``."""
+    facts: dict[int, dict] = {}
+
+    def of(user: dict) -> dict:
+        return facts.setdefault(id(user), {"served_solutions": set(), "references": [], "owned_flows": [],
+                                           "premium_owned_flows": [], "needed_services": set(),
+                                           "connectors": set()})
+    for b in binds:
+        if b["user"] is not None:
+            done = of(b["user"])
+            done["served_solutions"].add(b["solution"])
+            done["references"].append(f"{b['solution']}/{b['logical_name']}")
+            if b["service"]:
+                done["needed_services"].add(b["service"])
+            if b["connector"]:
+                done["connectors"].add(b["connector"])
+    for f in flows:
+        if f["owner"] is not None:
+            done = of(f["owner"])
+            done["owned_flows"].append(f["name"])
+            if f["premium"]:
+                done["premium_owned_flows"].append(f["name"])
+    return facts
+
+
 def _user_facts(users: list[dict], binds: list[dict], flows: list[dict], roles: list[dict],
                 deployed: list[dict]) -> None:
     """Per user: what it serves and owns, and (application users) what its roles let it change."""
-    for user in users:
-        user.update(served_solutions=set(), references=[], owned_flows=[], premium_owned_flows=[],
-                    needed_services=set(), connectors=set())
-    for b in binds:
-        if b["user"] is not None:
-            b["user"]["served_solutions"].add(b["solution"])
-            b["user"]["references"].append(f"{b['solution']}/{b['logical_name']}")
-            if b["service"]:
-                b["user"]["needed_services"].add(b["service"])
-            if b["connector"]:
-                b["user"]["connectors"].add(b["connector"])
-    for f in flows:
-        if f["owner"] is not None:
-            f["owner"]["owned_flows"].append(f["name"])
-            if f["premium"]:
-                f["owner"]["premium_owned_flows"].append(f["name"])
+    touched = _touched(binds, flows)
     roles_by_id = {r["id"]: r for r in roles if r.get("id")}
     roles_by_name = {r["name"]: r for r in roles}
     shipped = {r["name"]: r for s in deployed for r in s["roles"]}
     tables_by_solution = {s["unique_name"]: {e["name"] for e in s["entities"]} for s in deployed}
     for user in users:
-        if not user["roles"] and not user["served_solutions"]:
-            # Most users of a tenant-wide Graph directory hold no role and serve nothing here.
-            user.update(served_solutions=[], references=sorted(user["references"]), needed_services=[],
-                        connectors=[], owned_flows=sorted(user["owned_flows"]),
-                        premium_owned_flows=sorted(user["premium_owned_flows"]), privileges=[],
-                        write_tables=[], served_tables=[], write_tables_outside=[])
+        done = touched.get(id(user))
+        if done is None and not user["roles"]:
+            # Most users of a tenant-wide Graph directory hold no role and do nothing here.
+            user.update(served_solutions=[], references=[], needed_services=[], connectors=[], owned_flows=[],
+                        premium_owned_flows=[], privileges=[], write_tables=[], served_tables=[],
+                        write_tables_outside=[])
             continue
+        done = done or {"served_solutions": (), "references": (), "owned_flows": (), "premium_owned_flows": (),
+                        "needed_services": (), "connectors": ()}
         privileges = effective_privileges(user, roles_by_id, roles_by_name, shipped)
-        served = sorted(user["served_solutions"])
+        served = sorted(done["served_solutions"])
         served_tables = sorted(set().union(*(tables_by_solution.get(s, set()) for s in served)))
         write = sorted({p["table"] for p in privileges
                         if p["table"] and p["access"] in ("Create", "Write", "Delete", "Assign")})
         user.update(
-            served_solutions=served, references=sorted(user["references"]),
-            needed_services=sorted(user["needed_services"]), connectors=sorted(user["connectors"]),
-            owned_flows=sorted(user["owned_flows"]), premium_owned_flows=sorted(user["premium_owned_flows"]),
+            served_solutions=served, references=sorted(done["references"]),
+            needed_services=sorted(done["needed_services"]), connectors=sorted(done["connectors"]),
+            owned_flows=sorted(done["owned_flows"]), premium_owned_flows=sorted(done["premium_owned_flows"]),
             privileges=privileges, write_tables=write, served_tables=served_tables,
             write_tables_outside=[t for t in write if t not in served_tables],
         )
