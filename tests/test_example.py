@@ -95,3 +95,12 @@ def test_example_readme_shows_the_current_output(cli):
     """The example's README pastes the real report: it must not drift from what the scan says."""
     run = cli("scan", "--config", CONFIG, cwd=REPO)
     assert run.out.strip() in (EXAMPLE / "README.md").read_text(encoding="utf-8")
+
+
+def test_main_readme_quotes_the_current_output(cli):
+    """The findings the README's quick start shows are lines the scan prints today."""
+    run = cli("scan", "--config", CONFIG, cwd=REPO)
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    quoted = [line for line in readme.splitlines() if line.startswith("examples/lunch-order/")]
+    assert quoted, "the README quotes no finding"
+    assert [line for line in quoted if line not in run.out.splitlines()] == []
