@@ -70,8 +70,9 @@ def request_url(hosts: Hosts, req: Request, env_id: str | None = None, instance:
                 role_id: str | None = None) -> str:
     """The request's URL; with no environment (a dry run, the tenant-wide files) its placeholders
     stay as written."""
-    if env_id is None and req.host != "dataverse" and "{environment_id}" in req.path or \
-            role_id is None and "{role_id}" in req.path:
+    unfilled_environment = env_id is None and req.host != "dataverse" and "{environment_id}" in req.path
+    unfilled_role = role_id is None and "{role_id}" in req.path
+    if unfilled_environment or unfilled_role:
         return hosts.base(req.host, instance or "https://{instanceUrl}") + req.path
     return hosts.base(req.host, instance) + req.render(environment_id=env_id or "", role_id=role_id or "")
 
