@@ -1,6 +1,7 @@
 # Two commands get a newcomer going: `make demo` and `make test`.
 # Each creates .venv when missing and installs PolicyKit into it; `make test` also installs
-# Microsoft's SARIF validator from npm into .tools/.
+# Microsoft's SARIF validator from npm into .tools/ and, when missing, Debian's chromium (as root,
+# with apt-get) for the HTML report's browser tests.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -9,7 +10,7 @@ TOOLS  := .tools
 MULTITOOL := $(TOOLS)/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool
 SARIF_MULTITOOL_VERSION ?= 5.7.0
 
-.PHONY: demo test install install-test validator clean
+.PHONY: demo test install install-test browser validator clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +19,13 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet .
 
-install-test: install
+install-test: install browser
 	$(BIN)/python -m pip install --quiet ".[test,collect]"
+
+# The HTML report is tested in a real headless Chromium: Debian's package, installed once.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 $(MULTITOOL):
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS) @microsoft/sarif-multitool@$(SARIF_MULTITOOL_VERSION)

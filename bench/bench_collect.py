@@ -43,7 +43,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.fakes.power_platform import FakeTenant  # noqa: E402
+from tests.fakes.power_platform import FakeTenant
 
 TEMPLATE = REPO / "examples" / "lunch-order" / "environments" / "dev"
 TENANT_ID = "79e52435-ab0e-4046-8f6e-48654e63bae4"

@@ -400,9 +400,25 @@ def digest_self_contained(env: dict, kinds: tuple[str, ...]) -> dict:
 
 def graph_hash(env: dict) -> str | None:
     """Which tenant-wide Graph user list the environment's export holds (the same file in every
-    environment of a tenant, so the same hash)."""
-    graph = sorted(_identity_key(u) for u in env["users"] if u["in_graph"])
-    return hashlib.sha256("\n".join(graph).encode()).hexdigest()[:16] if graph else None
+    environment of a tenant, so the same hash): set by :func:`_listed_environments`."""
+    return env.get("graph_hash")
+
+
+def _listed_environments(build_document_module) -> tuple[list[dict], object]:
+    """Wraps ``build_environment`` so that each environment view also lists the directory's
+    technical accounts that do nothing there (the document keeps them out of ``users``, but a
+    digest carries them for ``seen_in``) and the hash of its Graph user list."""
+    listed: list[dict] = []
+    real = build_document_module.build_environment
+
+    def wrapped(inp, *args, **kwargs):
+        env, idle = real(inp, *args, **kwargs)
+        graph = sorted((g.get("upn") or "").lower() for g in (inp.raw or {}).get("graph_users") or [])
+        listed.append({**env, "users": env["users"] + [make() for _, make in idle],
+                       "graph_hash": hashlib.sha256("\n".join(graph).encode()).hexdigest()[:16] if graph else None})
+        return env, idle
+    build_document_module.build_environment = wrapped
+    return listed, real
 
 
 def digest_split(envs: list[dict], kinds: tuple[str, ...]) -> tuple[list[dict], dict]:
@@ -505,12 +521,14 @@ def worker_digest(folder: str) -> None:
     """Build the document in-process, write the digests' sizes, and check that PPK202 and PPK404
     find over the merged digests what they find over the whole document."""
     os.chdir(folder)
+    import policykit.document as document_module
     from policykit.engine import run_rules
     from policykit.scanner import build, load_estate
+    envs, _ = _listed_environments(document_module)
     started = time.perf_counter()
     built = build(load_estate(Path("policykit.yaml")), entry_points=False)
     build_s = time.perf_counter() - started
-    doc, envs = built.document, built.document["environments"]
+    doc = built.document
     rules = [r for r in built.rules if r.id in CROSS_RULES]
 
     def findings(document: dict) -> tuple[list, list]:

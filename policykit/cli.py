@@ -98,31 +98,38 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     s = sub.add_parser("scan", help="scan an estate and report findings")
     _inputs(s)
-    s.add_argument("--format", choices=("text", "sarif", "markdown", "json"), default="text",
+    s.add_argument("--format", choices=("text", "sarif", "markdown", "json", "html"), default="text",
                    help="text (terminal), sarif (code scanning), markdown (PR comment / job summary), "
-                        "json (one finding per line)")
+                        "json (one finding per line), html (one self-contained page for reviewers, printable)")
     s.add_argument("--evidence", action="store_true",
                    help="SARIF for audits: keep waived findings as suppressions, hash every input, "
                         "record start and end time")
     s.add_argument("--reproducible", action="store_true",
-                   help="no timestamps in --evidence output (also when SOURCE_DATE_EPOCH is set)")
+                   help="no timestamps in --evidence or html output (also when SOURCE_DATE_EPOCH is set)")
     s.add_argument("-o", "--output", metavar="FILE", help="write the report here (default: stdout)")
     s.add_argument("--fail-on", choices=(*LEVELS, "never"), default="error",
                    help="exit 1 when a finding is at or above this level (default: error)")
     s.add_argument("--category", help="SARIF automationDetails.id (default: policykit/<estate>/)")
     s.add_argument("--help-uri-base", default=DEFAULT_HELP_BASE, help="base URL of the rule docs")
-    r = sub.add_parser("rules", help="list the rules")
+    r = sub.add_parser("rules", help="list the rules with their packs")
     r.add_argument("--plugin", action="append", default=[], metavar="MODULE")
     r.add_argument("--no-plugins", action="store_true")
     r.add_argument("--policy", metavar="FILE")
-    e = sub.add_parser("explain", help="print a rule's documentation")
+    r.add_argument("-c", "--config", metavar="FILE", help="also the local rule packs this estate file names")
+    e = sub.add_parser("explain", help="print a rule's documentation and parameters (id or name, any case)")
     e.add_argument("rule", metavar="RULE_ID")
     e.add_argument("--plugin", action="append", default=[], metavar="MODULE")
     e.add_argument("--no-plugins", action="store_true")
+    e.add_argument("--policy", metavar="FILE", help="also the local rule packs this policy names")
+    e.add_argument("-c", "--config", metavar="FILE", help="also the local rule packs this estate file names")
     d = sub.add_parser("doc", help="print the normalized document as JSON")
     _inputs(d)
     d.add_argument("-q", "--query", metavar="JMESPATH", help="filter the document with a JMESPath expression")
     d.add_argument("-o", "--output", metavar="FILE")
+    d.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a value for param('NAME') in the query (YAML: 3, true, [a, b])")
+    from .pack_commands import add_parsers
+    add_parsers(sub)
     _catalog_parser(sub)
     _collect_parser(sub)
     for command in sub.choices.values():  # also after the command: policykit scan ... --debug
@@ -260,7 +267,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from .reporters.text import summary, to_text
     if args.evidence and args.format != "sarif":
         raise UsageError("--evidence applies to --format sarif")
-    result = scan(estate_from_args(args), plugins=args.plugin, entry_points=not args.no_plugins)
+    result = scan(estate_from_args(args), plugins=args.plugin, entry_points=not args.no_plugins,
+                  inventory=args.format in ("html", "markdown"))
     if args.format == "sarif":
         if len(result.findings if args.evidence else result.active) > MAX_RESULTS:
             sys.stderr.write(f"policykit: warning: more than {MAX_RESULTS} findings; the SARIF keeps the "
@@ -276,6 +284,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
     elif args.format == "json":
         from .reporters.jsonlines import to_json_lines
         text = to_json_lines(result)
+    elif args.format == "html":
+        from .reporters.html import to_html
+        text = to_html(result, tool_version=__version__,
+                       timestamps=not (args.reproducible or "SOURCE_DATE_EPOCH" in os.environ))
     else:
         text = to_text(result, color=args.output is None and sys.stdout.isatty())
     write_atomic(args.output, text)
@@ -294,53 +306,47 @@ def _input_failures(failures) -> None:
         error_line(f"{where}: {failure.message}" if where else failure.message)
 
 
-def _rules(args: argparse.Namespace):
-    from .plugins import get_plugin_manager
-    pm = get_plugin_manager(args.plugin, entry_points=not args.no_plugins)
-    return sorted((r for rs in pm.hook.policykit_rules() for r in (rs or [])), key=lambda r: r.id)
-
-
 def cmd_rules(args: argparse.Namespace) -> int:
-    rules = _rules(args)
-    policy = None
-    if args.policy:
-        from .policy import load_policy
-        policy = load_policy(Path(args.policy), args.policy)
-    width = max((len(r.name) for r in rules), default=10)
-    for r in rules:
-        settings = policy.settings_for(r.id, r.name) if policy else None
-        level = (settings.severity if settings and settings.severity else r.severity)
-        state = "" if not settings or settings.enabled else "  (disabled)"
-        sys.stdout.write(f"{r.id}  {level:<7}  {r.name:<{width}}  {r.title}{state}\n")
-    return EXIT_OK
+    """Every rule with its level and pack (``--policy``: the levels it sets, its local packs)."""
+    from .pack_commands import print_rules
+    return print_rules(args)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    for r in _rules(args):
-        if args.rule in (r.id, r.name):
-            sys.stdout.write(f"{r.id} {r.name} — {r.title}\n")
-            sys.stdout.write(f"default level: {r.severity}")
-            if r.security_severity is not None:
-                sys.stdout.write(f"; security-severity: {r.security_severity}")
-            sys.stdout.write(f"; tags: {', '.join(r.all_tags)}\n\n")
-            sys.stdout.write(r.help_markdown.rstrip() + "\n\nQuery:\n  " + r.query.strip() + "\n")
-            return EXIT_OK
-    raise UsageError(f"unknown rule {args.rule!r} (see 'policykit rules')")
+    from .pack_commands import cmd_explain as explain
+    return explain(args)
 
 
 def cmd_doc(args: argparse.Namespace) -> int:
     built = build(estate_from_args(args), args.plugin, not args.no_plugins)
     document, functions, failures = built.document, built.functions, built.input_failures
-    value = _query(args.query, document, functions) if args.query else document
+    value = _query(args.query, document, functions, _params(args.param)) if args.query else document
     write_atomic(args.output, json_text(value))
     _input_failures(failures)
     return EXIT_ERROR if failures else EXIT_OK
 
 
-def _query(query: str, document: dict, functions) -> object:
+def _params(values: list[str]) -> dict:
+    """``--param NAME=VALUE`` (VALUE read as YAML) → {NAME: value}, for param() in ``doc -q``."""
+    from .parsing import parse_yaml
+    out = {}
+    for item in values:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--param wants NAME=VALUE, got {item!r}")
+        try:
+            out[name.strip()] = parse_yaml(text.encode("utf-8"), file="--param").value
+        except PolicyKitError as exc:
+            raise UsageError(f"--param {name.strip()}: {exc}") from None
+    return out
+
+
+def _query(query: str, document: dict, functions, params: dict | None = None) -> object:
     try:
         # The rules' functions too, so a query tried here works unchanged in a rule.
-        return jmespath.search(query, document, options=jmespath.Options(custom_functions=functions()))
+        fn = functions()
+        fn.parameters = params or {}
+        return jmespath.search(query, document, options=jmespath.Options(custom_functions=fn))
     except RecursionError:
         # jmespath parses and evaluates recursively: 5,000 nested parentheses exhaust the stack.
         raise UsageError(f"JMESPath expression nested too deeply ({len(query)} characters)") from None
@@ -441,6 +447,15 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 COMMANDS = {"scan": cmd_scan, "rules": cmd_rules, "explain": cmd_explain, "doc": cmd_doc, "catalog": cmd_catalog,
             "collect": cmd_collect}
+# Rule authors' commands (policykit/pack_commands.py): packs, fixtures, checks, scaffolding.
+COMMANDS.update({"test": lambda a: _pack_command("cmd_test", a), "validate": lambda a: _pack_command("cmd_validate", a),
+                 "new-rule": lambda a: _pack_command("cmd_new_rule", a),
+                 "new-pack": lambda a: _pack_command("cmd_new_pack", a)})
+
+
+def _pack_command(name: str, args: argparse.Namespace) -> int:
+    from . import pack_commands
+    return getattr(pack_commands, name)(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

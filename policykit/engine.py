@@ -14,7 +14,7 @@ from typing import Any
 import jmespath
 from jmespath.exceptions import JMESPathError
 
-from .errors import PolicyError, RuleError, jmespath_error_line, one_line
+from .errors import RuleError, jmespath_error_line, one_line
 from .functions import BaseFunctions
 from .models import Finding, Rule, RuleFailure, Source
 from .policy import Policy
@@ -111,6 +111,35 @@ def _not_judged(env: dict, judges: tuple[str, ...]) -> list[str]:
     return [f"environment {env['name']}: could not judge {len(items)} object(s): {shown}"]
 
 
+def effective_parameters(rule: Rule, policy: Policy) -> dict[str, Any]:
+    """The rule's declared defaults with the policy's values over them."""
+    return {**rule.parameters, **policy.settings_for(rule.id, rule.name).parameters}
+
+
+def query_objects(compiled: CompiledRule, data: dict, options: jmespath.Options) -> list[dict]:
+    """The objects a rule's query returns: each one a finding."""
+    rule = compiled.rule
+    result = compiled.query.search(data, options=options)
+    objects = [] if result is None else result if isinstance(result, list) else [result]
+    wrong = next((o for o in objects if not isinstance(o, dict)), None)
+    if wrong is not None:
+        # Usually a projection not flattened: `environments[].bindings[?...]` needs `[]`.
+        raise RuleError(rule.id, f"query must return objects, got a {type(wrong).__name__} "
+                                 "(flatten nested lists with [] or a pipe)")
+    return objects
+
+
+def options_for(functions: type, params: dict[str, Any]) -> jmespath.Options:
+    fn = functions()
+    fn.parameters = params
+    return jmespath.Options(custom_functions=fn)
+
+
+def _failure(rule: Rule, reason: str) -> RuleFailure:
+    """A rule failure naming the rule's file, when it has one."""
+    return RuleFailure(rule.id, f"{rule.file}: {reason}" if rule.file else reason)
+
+
 def run_rules(document: dict, rules: list[Rule], policy: Policy, functions: type,
               today: _dt.date | None = None) -> tuple[list[Finding], list[RuleFailure], list[tuple[str, str]]]:
     """Run every enabled rule; return findings, rule failures and (rule id, reason) skips."""
@@ -122,30 +151,20 @@ def run_rules(document: dict, rules: list[Rule], policy: Policy, functions: type
         if not settings.enabled:
             continue
         level = settings.severity or rule.severity
-        params = {**rule.parameters, **settings.parameters}
         try:
             compiled = CompiledRule(rule)
             data, skips = _scoped(document, rule, settings.environments)
             skipped += [(rule.id, s) for s in skips]
-            fn = functions()
-            fn.parameters = params
-            options = jmespath.Options(custom_functions=fn)
-            result = compiled.query.search(data, options=options)
-            objects = [] if result is None else result if isinstance(result, list) else [result]
-            wrong = next((o for o in objects if not isinstance(o, dict)), None)
-            if wrong is not None:
-                # Usually a projection not flattened: `environments[].bindings[?...]` needs `[]`.
-                raise RuleError(rule.id, f"query must return objects, got a {type(wrong).__name__} "
-                                         "(flatten nested lists with [] or a pipe)")
-            for obj in objects:
+            options = options_for(functions, effective_parameters(rule, policy))
+            for obj in query_objects(compiled, data, options):
                 findings.append(_finding(compiled, obj, level, options, policy, today))
         except RuleError as exc:
-            failures.append(RuleFailure(rule.id, exc.reason))
+            failures.append(_failure(rule, exc.reason))
         except JMESPathError as exc:  # e.g. a function called with the wrong types at run time
-            failures.append(RuleFailure(rule.id, jmespath_error_line(exc)))
-        except Exception as exc:  # a broken plugin rule must not stop the others
+            failures.append(_failure(rule, jmespath_error_line(exc)))
+        except Exception as exc:  # noqa: BLE001 -- a broken plugin rule must not stop the others
             # The exception's type tells a plugin author where to look; one_line keeps it one line.
-            failures.append(RuleFailure(rule.id, one_line(f"{type(exc).__name__}: {exc}")))
+            failures.append(_failure(rule, one_line(f"{type(exc).__name__}: {exc}")))
     findings.sort(key=Finding.sort_key)
     return findings, failures, skipped
 
@@ -162,12 +181,3 @@ def _finding(compiled: CompiledRule, obj: Any, level: str, options, policy: Poli
     waiver = policy.waiver_for(rule.id, rule.name, key, env, today)
     return Finding(rule_id=rule.id, level=level, message=render(rule.message, obj), key=key, source=source,
                    environment=env, waived=waiver.reason if waiver else None)
-
-
-def check_policy_rules(policy: Policy, rules: list[Rule]) -> None:
-    """Every rule the policy configures must exist (a typo must not silently do nothing)."""
-    known = {r.id for r in rules} | {r.name for r in rules}
-    for key in policy.rules:
-        if key not in known:
-            where = policy.rule_lines.get(key, {})
-            raise PolicyError(f"unknown rule '{key}' in policy", file=where.get("file"), line=where.get("line"))

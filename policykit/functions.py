@@ -12,6 +12,7 @@ from jmespath import functions as jfunctions
 
 from . import patterns
 from .errors import RuleError
+from .naming import suggest_name
 from .platform import DEPTHS as DEPTH
 from .secrets import redact, secret_reason
 
@@ -26,6 +27,7 @@ class BaseFunctions(jfunctions.Functions):
     def __init__(self) -> None:
         super().__init__()
         self.parameters = {}
+        self._lowered: dict[int, tuple[list, frozenset[str]]] = {}
 
     @jfunctions.signature({"types": ["string"]})
     def _func_param(self, name: str) -> Any:
@@ -50,6 +52,15 @@ class BaseFunctions(jfunctions.Functions):
         except patterns.PatternError as exc:
             raise RuleError("?", f"regular expression {pattern!r} {exc.reason}") from None
 
+    @jfunctions.signature({"types": ["string"]}, {"types": ["array"]})
+    def _func_suggest_name(self, pattern: str, parts: list) -> str | None:
+        """``suggest_name(pattern, [words])``: the words joined (by a space, `` | ``, ``-``, ``_``...)
+        with the pattern's literal prefix and suffix into a name the pattern accepts, or null."""
+        try:
+            return suggest_name(pattern, [p for p in parts if isinstance(p, str)])
+        except patterns.PatternError as exc:
+            raise RuleError("?", f"regular expression {pattern!r} {exc.reason}") from None
+
     @jfunctions.signature({"types": ["array"]})
     def _func_unique(self, values: list) -> list:
         out, seen = [], set()
@@ -59,6 +70,19 @@ class BaseFunctions(jfunctions.Functions):
                 seen.add(marker)
                 out.append(v)
         return out
+
+    @jfunctions.signature({"types": ["array"]}, {"types": ["string", "null"]})
+    def _func_contains_ci(self, values: list, value: str | None) -> bool:
+        """``contains_ci(list, value)``: whether ``value`` is one of the strings of ``list``, ignoring
+        case — ``contains(list[].lower(@), lower(value))`` in one set lookup. The lowered set of a
+        list is kept while the list lives (a parameter list is asked about once per privilege)."""
+        if value is None:
+            return False
+        held = self._lowered.get(id(values))
+        if held is None or held[0] is not values:
+            held = (values, frozenset(v.lower() for v in values if isinstance(v, str)))
+            self._lowered[id(values)] = held
+        return value.lower() in held[1]
 
     @jfunctions.signature({"types": ["array"]}, {"types": ["array"]})
     def _func_intersects(self, a: list, b: list) -> bool:

@@ -46,11 +46,38 @@ def policykit_load_input(path: Path, display: str, kind: str) -> dict | None:
     Stops at the first non-None result, so a plugin can read a format the built-in loaders do
     not know, or replace one of them (the built-in loaders run last).
 
+    The loader contract:
+
+    - Return None, quickly and without reading much, for an input this plugin does not handle
+      (decide by suffix, a marker file or the first bytes), so the next loader gets it.
+    - Return plain JSON values only (dict, list, str, int, float, bool, None): the shapes of
+      ``docs/document.md`` for a solution, a raw environment (what
+      :mod:`policykit.loaders.snapshot` returns: ``format``, ``id``, ``display_name``, ``type``,
+      ``url``, ``source``, ``available`` and the data sets it lists) or a settings file.
+    - Give every object a ``source: {file, line}`` with ``file`` = ``display`` (plus ``entry``
+      inside an archive), so findings point at the input.
+    - Read files with :func:`policykit.reading.read_file` (size limits, the evidence hash) and
+      parse with :mod:`policykit.parsing` (no YAML tags, no XML entities, duplicate keys refused).
+    - For bad input raise :class:`policykit.InputError` with the file, entry and line: the scan
+      records it, goes on with the other inputs and exits 2. Any other exception is reported as an
+      internal error of the loader, in one line.
+
     :param path: the file or folder on disk.
     :param display: the path to show the user and to put in ``source.file``.
     :param kind: ``"solution"``, ``"environment"`` or ``"settings"``.
     :return: a solution dict, a raw environment dict or a settings dict (see docs/document.md),
        or None when this plugin does not handle the input.
+    """
+
+
+@_hookspec
+def policykit_document_fields() -> dict[str, dict[str, Any]] | None:
+    """Declare the fields :func:`policykit_enrich_document` adds, so ``policykit validate`` knows
+    them (it reports a field no schema lists as a typo).
+
+    :return: ``{definition: {field: JSON Schema}}``: ``definition`` is a name under ``$defs`` of
+       ``docs/document.schema.json`` (``environment``, ``binding``, ``user``, ...) or ``document``
+       for the top level, e.g. ``{"environment": {"is_production": {"type": "boolean"}}}``.
     """
 
 

@@ -50,6 +50,12 @@ class Rule:
     judges: tuple[str, ...] = ()
     origin: str = ""             # the plugin or file that contributed it
     fixtures: str | None = None  # folder holding fires*/silent* fixtures, for the test suite
+    # The contract of each parameter: {name: {type, default, doc}} (see policykit.params).
+    parameter_specs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    file: str | None = None      # the rule.yaml as displayed, for errors
+    folder: str | None = None    # the rule's folder on disk (README, fixtures)
+    pack: str = ""               # the pack that contributed it (a distribution, a module, a folder)
+    pack_version: str = ""
 
     @property
     def all_tags(self) -> list[str]:
@@ -124,6 +130,10 @@ class ScanResult:
     estate_file: str | None = None
     started_at: str | None = None                                  # ISO 8601 UTC
     ended_at: str | None = None
+    # Plain data for the reports (see policykit.inventory): the identity inventory and graph per
+    # environment, and what the policy changed against the rules' defaults (overrides, waivers).
+    inventory: dict[str, Any] = field(default_factory=dict)
+    configuration: dict[str, Any] = field(default_factory=dict)
 
     @property
     def active(self) -> list[Finding]:

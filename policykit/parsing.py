@@ -282,7 +282,7 @@ class _LineLoader(yaml.SafeLoader):
     instead of crashing the date constructor. So the document holds JSON values only.
     """
 
-    yaml_implicit_resolvers = {
+    yaml_implicit_resolvers = {  # noqa: RUF012 (PyYAML's own class attribute, read as it does)
         first: [(tag, regexp) for tag, regexp in resolvers
                 if tag not in (_YAML_TAGS + "timestamp", _YAML_TAGS + "value")]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()

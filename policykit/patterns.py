@@ -62,7 +62,7 @@ _OPTIONS = _options()
 class Pattern:
     """A compiled user pattern; :meth:`search` runs in time linear in the text."""
 
-    __slots__ = ("text", "_compiled")
+    __slots__ = ("_compiled", "text")
 
     def __init__(self, text: str, compiled: Any) -> None:
         self.text = text

@@ -49,6 +49,7 @@ def _date(value: Any) -> str | None:
 POLICY_SPEC = {
     "extends": str,
     "description": str,
+    "rule_packs": [str],
     "identities": {
         "technical_accounts": {"patterns": [_regex], "accounts": [str]},
         "platform_applications": {"names": [str], "name_patterns": [_regex], "domains": [str],
@@ -112,6 +113,10 @@ class Policy:
     sku_overrides: dict[str, dict] = field(default_factory=dict)
     waivers: list[Waiver] = field(default_factory=list)
     files: list[str] = field(default_factory=list)   # policy files read, outermost last
+    # Local rule pack folders: (path, as displayed, {file, line} of the entry naming it).
+    rule_packs: list[tuple[Path, str, dict]] = field(default_factory=list)
+    # Each file as parsed, default first: the checks against the rules name their lines.
+    chain: list[tuple[Parsed, str]] = field(default_factory=list, repr=False, compare=False)
     # Answers already given: the same names come back in every environment (Graph is tenant-wide).
     _answers: dict[tuple, bool] = field(default_factory=dict, repr=False, compare=False)
 
@@ -193,9 +198,9 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def _chain(path: Path | None, display: str, seen: set[Path]) -> list[tuple[Parsed, str]]:
+def _chain(path: Path | None, display: str, seen: set[Path]) -> list[tuple[Parsed, str, Path | None]]:
     parsed, display = _read(path, display)
-    chain = [(parsed, display)]
+    chain: list[tuple[Parsed, str, Path | None]] = [(parsed, display, path)]
     if path is None:
         return chain  # the default extends nothing
     ext = parsed.value.get("extends", "default")
@@ -215,16 +220,35 @@ def _chain(path: Path | None, display: str, seen: set[Path]) -> list[tuple[Parse
     return _chain(target, ext_display, seen) + chain
 
 
+def _display_join(display: str, rel: str) -> str:
+    return str(Path(display).parent / rel).replace("\\", "/")
+
+
+def local_packs(chain: list[tuple[Parsed, str, Path | None]]) -> list[tuple[Path, str, dict]]:
+    """The ``rule_packs:`` folders of every policy file, relative to the file that names them."""
+    out = []
+    for parsed, display, file in chain:
+        entries = parsed.value.get("rule_packs") or [] if file is not None else []
+        for i, rel in enumerate(entries):
+            line = parsed.item_line(entries, i) or parsed.key_line(parsed.value, "rule_packs") or 1
+            folder = file.parent / rel
+            if not rel.strip() or not folder.is_dir():
+                raise PolicyError(f"rule_packs[{i}]: folder not found: {rel}", file=display, line=line)
+            out.append((folder, _display_join(display, rel), {"file": display, "line": line}))
+    return out
+
+
 def load_policy(path: Path | None = None, display: str | None = None) -> Policy:
     """Load the default policy, or ``path`` merged over what it extends."""
     chain = _chain(path, display or (str(path) if path else ""), {path.resolve()} if path else set())
     merged: dict = {}
     rule_lines: dict[str, dict] = {}
-    for parsed, disp in chain:
+    for parsed, disp, _ in chain:
         merged = _merge(merged, parsed.value)
         for key in (parsed.value.get("rules") or {}):
             rule_lines[key] = {"file": disp, "line": parsed.key_line(parsed.value["rules"], key) or 1}
-    policy = Policy(files=[d for _, d in chain], rule_lines=rule_lines)
+    policy = Policy(files=[d for _, d, _ in chain], rule_lines=rule_lines, chain=[(p, d) for p, d, _ in chain])
+    policy.rule_packs = local_packs(chain)
     for key, raw in (merged.get("rules") or {}).items():
         raw = raw or {}
         policy.rules[key] = RuleSettings(
@@ -243,7 +267,7 @@ def load_policy(path: Path | None = None, display: str | None = None) -> Policy:
     policy.connector_overrides = dict(cat.get("connectors") or {})
     policy.plan_rights_overrides = dict(cat.get("plan_rights") or {})
     policy.sku_overrides = dict(cat.get("skus") or {})
-    for parsed, disp in chain:
+    for parsed, disp, _ in chain:
         for w in parsed.value.get("waivers") or []:
             if not {"rule", "key", "reason"} <= set(w):
                 raise PolicyError("a waiver needs 'rule', 'key' and 'reason'", file=disp, line=parsed.line_of(w))

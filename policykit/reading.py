@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +36,17 @@ _CURRENT = contextvars.ContextVar("policykit_limits", default=DEFAULT_LIMITS)
 _READ: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("policykit_files_read", default=None)
 
 
+@contextmanager
+def recording_apart() -> Iterator[dict[str, str]]:
+    """Within the block, record reads in a record of its own (yielded); the scan's after."""
+    record: dict[str, str] = {}
+    token = _READ.set(record)
+    try:
+        yield record
+    finally:
+        _READ.reset(token)
+
+
 def record_reads() -> dict[str, str]:
     """Start recording the files read from here on; returns the (live) record."""
     record: dict[str, str] = {}
@@ -46,6 +59,14 @@ def _recorded(display: str, data: bytes) -> bytes:
     if record is not None:
         record[display] = hashlib.sha256(data).hexdigest()
     return data
+
+
+def sha256_of(display: str, data: bytes) -> str:
+    """The SHA-256 of ``data`` just read from ``display``: the recorded one when reads are being
+    recorded (a tenant-wide file is hashed once, not twice, per environment)."""
+    record = _READ.get()
+    known = record.get(display) if record is not None else None
+    return known or hashlib.sha256(data).hexdigest()
 
 
 def current_limits() -> Limits:

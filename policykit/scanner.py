@@ -12,14 +12,19 @@ from typing import Any
 
 from .document import EnvironmentInput, build_document
 from .document.notices import Notices
-from .engine import check_policy_rules, functions_class, run_rules
+from .engine import functions_class, run_rules
 from .errors import InputError, PolicyError
+from .heap import fewer_collections
+from .inventory import configuration_of, inventory_of
 from .loaders.environment_export import share_parses
+from .loading import Job, load_inputs
 from .models import InputFailure, Notice, Rule, ScanResult, Source
 from .parsing import parse_yaml
-from .plugins import get_plugin_manager
+from .plugins import all_packs, get_plugin_manager, rules_of
 from .policy import Policy, load_policy
+from .policy_check import check_policy_environments, check_policy_rules
 from .reading import Limits, read_file, record_reads, use_limits
+from .rulepack import RulePack
 from .schema import check
 
 
@@ -59,6 +64,8 @@ class Estate:
     file: str | None = None          # the estate file as displayed
     path: Path | None = None         # ... and on disk
     limits: Limits = field(default_factory=Limits)
+    # Local rule pack folders the estate file names: (path, as displayed, {file, line}).
+    rule_packs: list[tuple[Path, str, dict]] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- estate file
@@ -72,6 +79,7 @@ def _str_or_list(value: Any) -> str | None:
 ESTATE_SPEC = {
     "name": str,
     "policy": str,
+    "rule_packs": [str],
     "solutions": [str],
     "environments": ("map", {"metadata": str, "settings": _str_or_list, "solutions": [str]}),
 }
@@ -111,6 +119,12 @@ def load_estate(path: Path) -> Estate:
         if estate.policy.is_dir():
             raise PolicyError(f"policy: {raw['policy']} is a folder, not a policy file", file=display,
                               line=parsed.key_line(raw, "policy"))
+    packs = raw.get("rule_packs") or []
+    for i, rel in enumerate(packs):
+        line = parsed.item_line(packs, i) or parsed.key_line(raw, "rule_packs")
+        folder = _estate_path(base, rel, display, f"rule_packs[{i}]", line, not_found="rule pack folder not found")
+        shown = Path(display).parent / rel
+        estate.rule_packs.append((folder, shown.as_posix(), {"file": display, "line": line or 1}))
     first = parsed.line_of(raw.get("solutions"))
     for i, rel in enumerate(raw.get("solutions") or []):
         line = first + i if first else parsed.key_line(raw, "solutions")
@@ -235,6 +249,7 @@ class Built:
     input_failures: list[InputFailure]
     inputs: list[str]                    # the inputs the estate names
     files_read: dict[str, str]           # every file read → SHA-256
+    packs: list[RulePack] = field(default_factory=list)   # where the rules came from
 
 
 def build(estate: Estate, plugins: list[str] | tuple[str, ...] = (), entry_points: bool = True) -> Built:
@@ -246,30 +261,37 @@ def build(estate: Estate, plugins: list[str] | tuple[str, ...] = (), entry_point
     if estate.path is not None:
         read_file(estate.path, display_path(estate.path))  # recorded: the evidence names the estate file
     policy = load_policy(estate.policy, display_path(estate.policy) if estate.policy else None)
-    rules: list[Rule] = sorted((r for rs in pm.hook.policykit_rules() for r in (rs or [])), key=lambda r: r.id)
-    seen: dict[str, str] = {}
-    for r in rules:
-        if r.id in seen:
-            raise PolicyError(f"rule id {r.id} is defined twice ({seen[r.id]} and {r.origin})")
-        seen[r.id] = r.origin
+    packs = all_packs(pm, [*policy.rule_packs, *estate.rule_packs])
+    rules = rules_of(packs)
     check_policy_rules(policy, rules)
+    jobs = [Job(p, "solution") for p in estate.solutions]
+    for spec in estate.environments:
+        jobs += [Job(spec.metadata, "environment")] if spec.metadata else []
+        jobs += [Job(p, "settings") for p in spec.settings]
+    results = load_inputs(lambda path, kind, failed: _load(pm, path, kind, failed, []), jobs)
+    inputs = [display_path(job.path) for job in jobs]
     failures: list[InputFailure] = []
-    inputs: list[str] = []
-    loaded = [s for s in (_load(pm, p, "solution", failures, inputs) for p in estate.solutions) if s]
+    for result in results:  # in the estate's order, as one process would have met them
+        failures += result.failures
+        files_read.update(result.files_read)
+    done = [result.result for result in results]
+    loaded = [s for s in done[:len(estate.solutions)] if s]
     packages = [s for s in loaded if s.get("form") == "legacy-package"]
     notices = Notices()
     solutions = _once([s for s in loaded if s.get("form") != "legacy-package"], notices)
     envs = []
+    rest = iter(done[len(estate.solutions):])
     for spec in estate.environments:
-        raw = _load(pm, spec.metadata, "environment", failures, inputs) if spec.metadata else None
-        settings = [s for s in (_load(pm, p, "settings", failures, inputs) for p in spec.settings) if s]
+        raw = next(rest) if spec.metadata else None
+        settings = [s for s in (next(rest) for _ in spec.settings) if s]
         envs.append(EnvironmentInput(name=spec.name, raw=raw, settings=settings, solutions=spec.solutions,
                                      source=spec.source))
     document = build_document(solutions, envs, policy, estate_name=estate.name, packages=packages,
                               notices=notices)
+    check_policy_environments(policy, document["environments"])
     pm.hook.policykit_enrich_document(document=document, policy=policy)
     functions = functions_class(pm.hook.policykit_jmespath_functions())
-    return Built(document, policy, rules, functions, failures, inputs, dict(files_read))
+    return Built(document, policy, rules, functions, failures, inputs, dict(files_read), packs)
 
 
 def _now() -> str:
@@ -277,17 +299,22 @@ def _now() -> str:
 
 
 def scan(estate: Estate, plugins: list[str] | tuple[str, ...] = (), entry_points: bool = True,
-         today: _dt.date | None = None) -> ScanResult:
-    """Scan an estate and return every finding (waived ones marked), failures and skips."""
+         today: _dt.date | None = None, inventory: bool = False) -> ScanResult:
+    """Scan an estate and return every finding (waived ones marked), failures and skips; with
+    ``inventory``, also the identity inventory and graph the HTML and markdown reports show (a
+    second pass over every environment's users: only when a report shows it)."""
     started = _now()
-    built = build(estate, plugins, entry_points)
-    policy = built.policy
-    enabled = [r for r in built.rules if policy.settings_for(r.id, r.name).enabled]
-    findings, rule_failures, skipped = run_rules(built.document, enabled, policy, built.functions, today)
+    with fewer_collections():
+        built = build(estate, plugins, entry_points)
+        policy = built.policy
+        enabled = [r for r in built.rules if policy.settings_for(r.id, r.name).enabled]
+        findings, rule_failures, skipped = run_rules(built.document, enabled, policy, built.functions, today)
     notices = sorted((Notice(n["message"], Source.from_dict(n.get("source")))
                       for n in built.document.get("notices") or []), key=Notice.sort_key)
     return ScanResult(rules=enabled, findings=findings, rule_failures=rule_failures,
                       input_failures=built.input_failures, skipped=skipped, notices=notices, inputs=built.inputs,
                       estate_name=estate.name, files_read=built.files_read, policy_files=policy.files,
-                      estate_file=estate.file, started_at=started, ended_at=_now())
+                      estate_file=estate.file, started_at=started, ended_at=_now(),
+                      inventory=inventory_of(built.document) if inventory else {},
+                      configuration=configuration_of(policy, built.rules, built.document))
 

@@ -156,3 +156,19 @@ def test_max_zip_entries_is_an_option(cli, tmp_path):
 def test_a_path_the_system_refuses_is_a_usage_error(cli):
     run = cli("scan", "x" * 300)
     assert run.code == 2 and run.err.startswith("policykit: error: cannot use path") and "Traceback" not in run.err
+
+
+def test_rule_author_commands_are_listed_and_refuse_missing_folders(cli, tmp_path, capsys):
+    import pytest
+
+    from policykit.cli import main
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listed = capsys.readouterr().out
+    for command in ("test", "validate", "new-rule", "new-pack"):
+        assert command in listed
+    for command in ("test", "validate"):
+        run = cli(command, "no/such/pack", cwd=tmp_path)
+        assert run.code == 2 and run.err == "policykit: error: pack folder not found: no/such/pack\n"
+    run = cli("new-pack", "Bad_Name", cwd=tmp_path)
+    assert run.code == 2 and "pack name must be lower-case words" in run.err

@@ -127,6 +127,44 @@ def test_a_forbidden_dataset_is_not_collected_and_the_scan_says_why(collect, ten
     assert reasons and "workflows not collected" in reasons[0] and "403" in reasons[0]
 
 
+def test_data_policies_are_listed_then_each_read_whole(cli, tmp_path, monkeypatch):
+    """The list (paged with nextLink, one policy a page here) only names the policies; each is then
+    read whole, since the list leaves out the action and endpoint rules PPK603/PPK604 judge."""
+    with FakeTenant({"dev": DEV}, page_size=1, token=TOKEN) as fake:
+        monkeypatch.setenv("POLICYKIT_ACCESS_TOKEN", TOKEN)
+        run = cli("collect", "--all", "--out", tmp_path, f"--endpoint=bap={fake.bap}",
+                  f"--endpoint=powerapps={fake.powerapps}", f"--endpoint=graph={fake.graph}")
+        paths = [r["path"] for r in fake.requests if "governance" in r["path"].lower()]
+    assert run.code == 0, run.err
+    folder = tmp_path / _display(DEV)
+    written = _rows(folder / "dlppolicies.json")
+    assert written == _rows(DEV / "dlppolicies.json")  # whole bodies, connector configurations included
+    assert any(p["connectorConfigurationsDefinition"] for p in written)
+    names = sorted(p["policyDefinition"]["name"] for p in written)
+    assert sorted(p.rsplit("/", 1)[1] for p in paths if not p.endswith("/policies")) == names
+    assert sum(p.endswith("/policies") for p in paths) == len(names)  # one list page per policy
+    record = json.loads((folder / "collection.json").read_text(encoding="utf-8"))
+    assert record["files"]["dlppolicies.json"] == {"status": "collected", "records": len(names)}
+    assert len([r for r in record["requests"] if r["file"] == ""]) == len(names)  # one per policy, recorded
+
+
+def test_data_policies_are_all_or_none(collect, tenant, tmp_path):
+    """One policy that cannot be read leaves no dlppolicies.json: the DLP rules then say they could
+    not judge the environment, never that no policy covers it."""
+    name = _rows(DEV / "dlppolicies.json")[1]["policyDefinition"]["name"]
+    tenant.fail(f"v2/policies/{name}", 403, times=10)
+    run = collect("--all", "--out", tmp_path)
+    assert run.code == 2 and "dlppolicies.json" in run.err
+    folder = tmp_path / _display(DEV)
+    assert not (folder / "dlppolicies.json").exists()
+    record = json.loads((folder / "collection.json").read_text(encoding="utf-8"))
+    assert record["files"]["dlppolicies.json"]["status"] == "not_collected"
+    assert name in record["files"]["dlppolicies.json"]["reason"]
+    _, result = _findings(folder)
+    reasons = [reason for rule_id, reason in result.skipped if rule_id == "PPK606"]
+    assert reasons and "not collected" in reasons[0] and "403" in reasons[0]
+
+
 @pytest.mark.parametrize("fault", ["malformed", "slow"])
 def test_a_broken_endpoint_is_recorded_not_taken_as_empty(collect, tenant, tmp_path, fault):
     if fault == "malformed":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import re
 import shutil
@@ -26,7 +27,9 @@ SNAPSHOT = DATA / "contoso-prd.snapshot.yaml"
 SNAPSHOT_SHOWN = "tests/data/environments/contoso-prd.snapshot.yaml"
 SCHEMA = json.loads((ROOT / "docs" / "snapshot.schema.json").read_text(encoding="utf-8"))
 
-RAW_KEYS = {"format", "id", "display_name", "type", "url", "source", "available", "not_collected", *DATASETS}
+#: ``tenant_files``: the file each tenant-wide data set came from (its rows carry lines only).
+RAW_KEYS = {"format", "id", "display_name", "type", "url", "source", "available", "not_collected", "tenant_files",
+            *DATASETS}
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +173,10 @@ def test_export_flows_licenses(export: dict[str, Any]) -> None:
                                  "disabled_plans": ["5dbe027f-2339-4123-9542-606e4d348a72"]}]
     guest = by(export["graph_users"], "user_type", "Guest")
     assert guest["enabled"] is False and guest["licenses"] == []
+    assert export["tenant_files"] == {"graph_users": f"{EXPORT_SHOWN}/users.json",
+                                      "skus": f"{EXPORT_SHOWN}/subscribedSkus.json"}
+    assert '"userPrincipalName": "TechUser_Sharepoint_DEV@contoso.com"' in line_at(
+        {"file": export["tenant_files"]["graph_users"], **tech["source"]})
 
     e3 = by(export["skus"], "sku_part_number", "ENTERPRISEPACK")
     assert e3["sku_id"] == "6fd2c87f-b296-42f0-b197-1e91e994b900"
@@ -509,6 +516,10 @@ def test_tenant_wide_files_are_parsed_once_per_scan(tmp_path: Path, monkeypatch)
     from policykit.scanner import EnvironmentSpec, Estate, build
     for name in ("dev", "tst"):
         shutil.copytree(EXPORT, tmp_path / name)
+    # In TST the technical user is no Dataverse user: its connection names the Graph user alone.
+    users = json.loads((tmp_path / "tst" / "systemusers.json").read_text(encoding="utf-8"))
+    users["value"] = [u for u in users["value"] if not u["domainname"].startswith("TechUser")]
+    (tmp_path / "tst" / "systemusers.json").write_text(json.dumps(users, indent=2), encoding="utf-8")
     calls: list[str] = []
     real = environment_export.parse_by_suffix
     monkeypatch.setattr(environment_export, "parse_by_suffix",
@@ -521,3 +532,15 @@ def test_tenant_wide_files_are_parsed_once_per_scan(tmp_path: Path, monkeypatch)
     assert names.count("systemusers.json") == 2  # per environment, as before
     joined = [sorted(u["key"].split("/", 1)[1] for u in e["users"] if u["in_graph"]) for e in document["environments"]]
     assert joined[0] and joined[0] == joined[1]  # each environment joined the shared Graph users
+    # Nothing held twice: both environments hold the same rows; their users point at their own file.
+    def load_both() -> list[dict]:
+        environment_export.share_parses()
+        return [load_export(tmp_path / name, name) for name in ("dev", "tst")]
+    raws = contextvars.copy_context().run(load_both)
+    assert raws[0]["graph_users"] is raws[1]["graph_users"] and raws[0]["skus"] is raws[1]["skus"]
+    dev, tst = document["environments"]
+    assert [u["upn"] for u in dev["users"] if not u["in_dataverse"]] == []
+    [tech] = [u for u in tst["users"] if not u["in_dataverse"]]
+    assert tech["upn"] == "TechUser_Sharepoint_DEV@contoso.com"
+    assert [c["account"] for c in tst["connections"] if c["user"] is tech] == [tech["upn"]]
+    assert tech["source"]["file"].endswith("tst/users.json") and tech["source"]["line"] > 1

@@ -153,9 +153,12 @@ def test_findings_table_most_severe_first_with_zip_entries_and_environments() ->
     assert ["_no location_"] == [r[2] for r in rows if "Test" in r[4]]
 
 
-def test_waived_findings_are_counted_not_listed() -> None:
+def test_waived_findings_are_counted_and_listed_apart_with_their_reason() -> None:
     text = to_markdown(make_scan())
-    assert "Environment 'Dev'" not in text and "Sandbox, approved by CISO" not in text
+    assert "Environment 'Dev'" not in text  # not among the open findings
+    assert all("CISO" not in " ".join(row) for row in findings_rows(text))
+    waived = text[text.index("<summary>Waived findings (1)</summary>"):]
+    assert "**waived**: Sandbox, approved by CISO" in waived.split("</details>")[0]
     assert counts(text)["Waived"] == 1
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, RULES
 
-from policykit import hookimpl, hookspecs
+from policykit import PolicyError, hookimpl, hookspecs
 from policykit.engine import functions_class, run_rules
 from policykit.models import Rule
 from policykit.plugins import get_plugin_manager
@@ -28,6 +29,26 @@ def contoso_on_path(monkeypatch):
     yield
     for name in [m for m in sys.modules if m.startswith("policykit_contoso")]:
         del sys.modules[name]
+
+
+def test_example_pack_passes_policykit_test_and_validate(contoso_on_path, cli):
+    run = cli("test", EXAMPLE_PACK)
+    assert run.code == 0, run.out + run.err
+    assert "policykit_contoso::CTS001 production-connection-outside-service-domain PASSED" in run.out
+    assert "policykit_contoso::CTS002 connection-to-twitter PASSED" in run.out
+    assert run.out.endswith("==== 2 passed ====\n")
+    run = cli("validate", EXAMPLE_PACK)
+    assert (run.code, run.out) == (0, "==== 2 rules checked, 0 problems ====\n"), run.err
+
+
+def test_example_pack_points_nowhere_outside_itself():
+    """A copied pack must work anywhere: no path in it climbs out of the pack folder."""
+    for path in EXAMPLE_PACK.rglob("*"):
+        if path.suffix in (".yaml", ".toml", ".py") and path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                for rel in re.findall(r"(?:\.\./)+[^\s\]'\",]*", line):
+                    target = (path.parent / rel).resolve()
+                    assert target.is_relative_to(EXAMPLE_PACK.resolve()), (path, rel)
 
 
 @pytest.mark.parametrize("fixture", ["fires", "silent"])
@@ -154,14 +175,29 @@ def test_every_hookspec_is_prefixed_and_documented():
 
 
 def test_policy_scoping_by_environment_type(tmp_path, monkeypatch):
-    monkeypatch.chdir(PPK101_FIRES)
-    estate = load_estate(PPK101_FIRES / "policykit.yaml")
-    for selectors, expected in ((["type:Production"], 1), (["type:Sandbox"], 0), (["PRD"], 1), (["DEV"], 0)):
-        policy_file = tmp_path / "p.yaml"
+    """A scope runs the rule in the environments it names; one that names no environment of the
+    estate is a typo, refused with the policy's file and line (never a rule that runs nowhere)."""
+    import shutil
+    shutil.copy(PPK101_FIRES / "prd.yaml", tmp_path / "prd.yaml")
+    (tmp_path / "dev.yaml").write_text("environment: {type: Sandbox}\n")
+    (tmp_path / "policykit.yaml").write_text(
+        f"solutions: [{RULES / '_fixtures' / 'solutions' / 'Orders'}]\n"
+        "environments:\n  PRD: {metadata: prd.yaml}\n  DEV: {metadata: dev.yaml}\n")
+    monkeypatch.chdir(tmp_path)
+    estate = load_estate(tmp_path / "policykit.yaml")
+    policy_file = tmp_path / "p.yaml"
+    estate.policy = policy_file
+    for selectors, expected in ((["type:Production"], 1), (["type:sandbox"], 0), (["PRD"], 1), (["DEV"], 0)):
         policy_file.write_text(f"rules:\n  PPK101: {{environments: {selectors}}}\n")
-        estate.policy = policy_file
         result = scan(estate, entry_points=False)
         assert len([f for f in result.findings if f.rule_id == "PPK101"]) == expected, selectors
+    for selectors, fragment in ((["type:Trial"], "no environment of the estate is of type Trial"),
+                                (["PROD"], "'PROD' is no environment of the estate (PRD, DEV); did you mean PRD?")):
+        policy_file.write_text(f"rules:\n  PPK101:\n    environments: {selectors}\n")
+        with pytest.raises(PolicyError) as caught:
+            scan(estate, entry_points=False)
+        assert (caught.value.file, caught.value.line) == ("p.yaml", 3)
+        assert fragment in caught.value.message
 
 
 def test_waivers_mark_findings_and_expire(tmp_path, monkeypatch):
@@ -210,3 +246,65 @@ def test_policy_overrides_the_catalogs(tmp_path, monkeypatch):
     policy_file.write_text("catalog:\n  skus:\n    ENTERPRISEPACK:\n"
                            "      service_plans: [SHAREPOINTENTERPRISE, POWER_AUTOMATE_ATTENDED_RPA]\n")
     assert not any(f.rule_id == "PPK402" for f in scan(estate, entry_points=False).findings)
+
+
+def test_same_plugin_from_entry_point_and_plugin_flag_loads_once(contoso_on_path, tmp_path, monkeypatch, cli):
+    monkeypatch.syspath_prepend(str(_fake_distribution(tmp_path, "policykit_contoso")))
+    run = cli("rules", "--plugin", "policykit_contoso")
+    assert run.code == 0 and "Traceback" not in run.err, run.err
+    lines = [line for line in run.out.splitlines() if line.startswith("CTS001 ")]
+    assert len(lines) == 1
+    assert lines[0].endswith("[policykit-contoso 1.0.0]")   # the distribution's name and version
+    assert "[policykit 0.1.0]" in next(line for line in run.out.splitlines() if line.startswith("PPK101 "))
+
+
+class _ClashingPlugin:
+    __name__ = "clashing_pack"
+    __version__ = "2.0.0"
+
+    @hookimpl
+    def policykit_rules(self):
+        return [_rule("PPK101", "environments[]")]
+
+
+def test_rule_id_clash_names_both_packs(monkeypatch, cli):
+    import policykit.plugins as plugins_module
+    original = plugins_module.get_plugin_manager
+
+    def with_clash(extra=(), entry_points=True):
+        pm = original(extra, entry_points)
+        pm.register(_ClashingPlugin(), name="clashing")
+        return pm
+
+    monkeypatch.setattr("policykit.scanner.get_plugin_manager", with_clash)
+    run = cli("scan", cwd=PPK101_FIRES)
+    assert run.code == 2 and "Traceback" not in run.err
+    assert ("rule id PPK101 is defined twice: by pack policykit "
+            "(rules/PPK101-connection-reference-personal-account/rule.yaml) and by pack clashing_pack") in run.err
+
+
+def test_sarif_names_each_pack_in_tool_extensions(contoso_on_path, cli):
+    import json
+    folder = CTS001 / "fixtures" / "fires"
+    run = cli("scan", "--plugin", "policykit_contoso", "--format", "sarif", "--fail-on", "never", cwd=folder)
+    assert run.code == 0, run.err
+    tool = json.loads(run.out)["runs"][0]["tool"]
+    assert [(e["name"], e["version"], [r["id"] for r in e["rules"]]) for e in tool["extensions"]] == [
+        ("policykit_contoso", "1.0.0", ["CTS001", "CTS002"])]
+    assert {"CTS001", "PPK101"} <= {r["id"] for r in tool["driver"]["rules"]}
+
+
+@pytest.mark.parametrize("kind", ["Sarif", "Ghas"])
+def test_sarif_with_pack_extensions_passes_microsofts_validator(contoso_on_path, cli, tmp_path, kind):
+    import sarif_validator
+    from conftest import require_validator
+    require_validator()
+    folder = CTS001 / "fixtures" / "fires"
+    out = tmp_path / "contoso.sarif"
+    run = cli("scan", "--plugin", "policykit_contoso", "--format", "sarif", "-o", out, "--fail-on", "never", cwd=folder)
+    assert run.code == 0, run.err
+    findings = sarif_validator.validate(out, kind)
+    if kind == "Sarif":
+        assert findings == [], sarif_validator.describe(findings)
+    else:
+        assert sarif_validator.count(findings, "error") == 0, sarif_validator.describe(findings)

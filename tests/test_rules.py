@@ -1,6 +1,7 @@
-"""Every rule proves itself: each ``fires*`` fixture beside it makes it fire with exactly the
-finding keys its ``expect.yaml`` lists, each ``silent*`` fixture keeps it silent. Fixtures are
-discovered, so a rule without them fails here."""
+"""Every built-in rule proves itself with the same runner as every pack (`policykit test`): each
+``fires*`` fixture beside it makes it fire with exactly the finding keys its ``expect.yaml`` lists,
+each ``silent*`` fixture keeps it silent, and a rule without both fails. `policykit validate`
+checks each rule too (schema, query, document fields, placeholders, README)."""
 
 from __future__ import annotations
 
@@ -8,28 +9,35 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
-from policykit.plugins import get_plugin_manager
+from policykit.fieldcheck import document_schema
+from policykit.plugins import get_plugin_manager, plugin_packs
 from policykit.scanner import load_estate, scan
+from policykit.testing import fixture_dirs, report_text, run_rule
+from policykit.validate import Context, validate_rule
 
-RULES = sorted(
-    (r for rs in get_plugin_manager(entry_points=False).hook.policykit_rules() for r in rs),
-    key=lambda r: r.id,
-)
+RULES = sorted((r for p in plugin_packs(get_plugin_manager(entry_points=False)) for r in p.rules), key=lambda r: r.id)
 FIXTURES = [
     pytest.param(rule, fixture, id=f"{rule.id}-{fixture.name}")
-    for rule in RULES if rule.fixtures
-    for fixture in sorted(Path(rule.fixtures).iterdir()) if fixture.is_dir()
+    for rule in RULES for fixture in fixture_dirs(rule)
 ]
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.id)
-def test_every_rule_has_firing_and_silent_fixtures(rule):
-    assert rule.fixtures, f"{rule.id} has no fixtures/ folder"
-    names = [p.name for p in Path(rule.fixtures).iterdir() if p.is_dir()]
-    assert any(n.startswith("fires") for n in names), f"{rule.id} has no fires* fixture"
-    assert any(n.startswith("silent") for n in names), f"{rule.id} has no silent* fixture"
+def test_rule_passes_its_fixtures(rule):
+    result = run_rule(rule, entry_points=False)
+    assert result.passed, report_text([result])
+    assert any(f.name.startswith("fires") for f in result.fixtures)
+    assert any(f.name.startswith("silent") for f in result.fixtures)
+
+
+_SCHEMA = document_schema()
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.id)
+def test_rule_validates(rule):
+    problems = validate_rule(rule, Context(_SCHEMA, entry_points=False))
+    assert problems == [], [p.line() for p in problems]
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.id)
@@ -39,30 +47,12 @@ def test_every_rule_is_documented(rule):
     assert rule.help_markdown.startswith(f"# {rule.id} {rule.name}")
 
 
-@pytest.mark.parametrize("rule,fixture", FIXTURES)
-def test_fixture(rule, fixture, monkeypatch):
-    assert fixture.name.startswith(("fires", "silent")), f"fixture {fixture} must be named fires* or silent*"
-    monkeypatch.chdir(fixture)
-    result = scan(load_estate(fixture / "policykit.yaml"), entry_points=False)
-    assert not result.input_failures, result.input_failures
-    assert not result.rule_failures, result.rule_failures
-    mine = [f for f in result.findings if f.rule_id == rule.id]
-    expect_file = fixture / "expect.yaml"
-    expect = yaml.safe_load(expect_file.read_text()) if expect_file.is_file() else {}
-    if fixture.name.startswith("silent"):
-        assert mine == [], [f.message for f in mine]
-        return
-    assert mine, f"{rule.id} did not fire on {fixture.name}"
-    assert "keys" in expect, f"{fixture}/expect.yaml must list the expected finding keys (keys: [...])"
-    if "count" in expect:
-        assert len(mine) == expect["count"], [f.message for f in mine]
-    if "keys" in expect:
-        assert sorted(f.key for f in mine) == sorted(expect["keys"]), [f.message for f in mine]
-    for finding in mine:
-        assert finding.source is not None and finding.source.line, finding
-        assert (fixture / finding.source.file).exists() or finding.source.file.startswith(".."), finding.source
-        assert finding.key and finding.environment is None or isinstance(finding.environment, str)
-        assert "{" not in finding.message, f"unfilled template: {finding.message}"
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.id)
+def test_every_parameter_is_declared_with_type_default_and_doc(rule):
+    assert set(rule.parameters) == set(rule.parameter_specs)
+    for name, spec in rule.parameter_specs.items():
+        assert set(spec) == {"type", "default", "doc"}, (rule.id, name)
+        assert spec["doc"].strip(), (rule.id, name)
 
 
 def _located_line(fixture: Path, finding) -> str:

@@ -214,3 +214,47 @@ def test_sarif_is_the_same_with_the_reference_line_hashes(monkeypatch):
     monkeypatch.setattr(linehash, "hashes_of_lines",
                         lambda text, lines: {n: h for n, h in linehash.line_hashes(text).items() if n in lines})
     assert render() == fast and "primaryLocationLineHash" in fast
+
+
+@settings(max_examples=200, deadline=None)
+@given(parts=st.lists(st.sampled_from(["{\n", "a\n", '  "x": 1,\n', "\r\n", "\t}\n", "\n", "ab"]), max_size=600),
+       picks=st.lists(st.integers(min_value=1, max_value=600), max_size=8))
+def test_hashes_of_repetitive_lines_count_like_the_reference(parts, picks):
+    """Repetitive text, where many lines start the same 100 units (JSON exports are like that):
+    each line's count is how many lines up to it start that way, as in the reference."""
+    from policykit.reporters.linehash import hashes_of_lines
+    text = "".join(parts)
+    reference = line_hashes(text)
+    wanted = set(picks) | set(list(reference)[-3:])
+    assert hashes_of_lines(text, wanted) == {n: reference[n] for n in wanted if n in reference}
+
+
+def test_copies_of_a_file_are_hashed_once_with_each_copys_lines(tmp_path, monkeypatch):
+    """users.json is the same bytes in every environment's export: one computation serves every
+    copy, and each copy still gets exactly its own lines; a file that is not UTF-8 gets none."""
+    from policykit.reporters import linehash
+    text = "".join(f'{{\n  "userPrincipalName": "user{i % 7}@contoso.com"\n}},\n' for i in range(300))
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "users.json").write_text(text, encoding="utf-8")
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    calls = []
+    real = linehash.hashes_of_lines
+    monkeypatch.setattr(linehash, "hashes_of_lines", lambda t, lines: calls.append(lines) or real(t, lines))
+    wanted = {"a/users.json": {2, 500}, "b/users.json": {2, 899}, "latin1.txt": {1}}
+    got = linehash.files_line_hashes(tmp_path, wanted)
+    reference = line_hashes(text)
+    assert calls == [{2, 500, 899}]
+    assert got == {"a/users.json": {2: reference[2], 500: reference[500]},
+                   "b/users.json": {2: reference[2], 899: reference[899]}, "latin1.txt": None}
+
+
+@pytest.mark.parametrize("count", [3, 40])
+def test_few_and_many_wanted_lines_count_alike(count):
+    """Both ways of counting identical windows (searching a few, one pass for many) agree with
+    the reference on a file whose lines repeat."""
+    from policykit.reporters.linehash import hashes_of_lines
+    text = "".join(f'{{\n  "name": "x{i % 5}",\n  "id": {i // 50}\n}},\n' for i in range(400))
+    reference = line_hashes(text)
+    wanted = set(range(1, len(reference), max(1, len(reference) // count)))
+    assert hashes_of_lines(text, wanted) == {n: reference[n] for n in wanted}

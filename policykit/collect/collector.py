@@ -2,8 +2,8 @@
 
 Per environment, every request of :data:`permissions.REQUESTS` runs concurrently (role privileges
 too, one request per role), pages merged, bodies unchanged, in a staging folder renamed into place
-at the end. Microsoft Graph's users and SKUs are tenant-wide: fetched once, linked into every
-folder. ``collection.json`` records each request's provenance and each file's outcome; a file
+at the end. Microsoft Graph's users and SKUs and the data policies are tenant-wide: fetched once,
+linked into every folder. ``collection.json`` records each request's provenance and each file's outcome; a file
 that could not be collected is absent and marked so, never written empty.
 """
 
@@ -19,14 +19,13 @@ from .. import __version__
 from .clouds import Cloud, dataverse_scope
 from .folders import Staging, dump, folder_name, link_or_copy
 from .http import CollectError, Fetched, Http
-from .permissions import LIST_ENVIRONMENTS, REQUESTS, Request
+from .permissions import DLPPOLICIES, DLPPOLICY, LIST_ENVIRONMENTS, REQUESTS, Request
 
 #: Pages of 5,000 rows with formatted values, as the maker portal asks; ``If-None-Match: null``
 #: because expanded role and team collections may otherwise come from a cache (Microsoft Learn,
 #: "Query data using the Web API": "Retrieve related table rows").
 DATAVERSE_HEADERS = {"Prefer": 'odata.include-annotations="OData.Community.Display.V1.FormattedValue",'
                                "odata.maxpagesize=5000", "If-None-Match": "null"}
-TENANT_HOSTS = ("graph",)
 
 
 def _now() -> str:
@@ -137,25 +136,50 @@ class Collector:
     # ---- tenant-wide files
 
     def tenant_files(self, staging_root: Path) -> dict[str, tuple[Request, Path | None, dict]]:
-        """Graph's users and SKUs, once for all environments: request → (written file, record)."""
+        """Graph's users and SKUs and the data policies, once for all environments:
+        file → (request, written file or None, record with the requests made)."""
         out: dict[str, tuple[Request, Path | None, dict]] = {}
-        for req in (r for r in REQUESTS if r.host in TENANT_HOSTS):
+        for req in (r for r in REQUESTS if r.tenant):
             probe = Outcome("tenant", "", staging_root)
             url = request_url(self.hosts, req)
+            fetched = None
             try:
                 fetched = self._fetch(req, "", None)
+                self._record(probe, req, fetched, None, url)
+                if req is DLPPOLICIES:
+                    self._whole_policies(fetched, probe)
             except CollectError as exc:
-                self._record(probe, req, None, exc, url)
+                if fetched is None:  # a failed policy read is recorded where it failed
+                    self._record(probe, req, None, exc, url)
                 out[req.file] = (req, None, {"status": "not_collected", "reason": self._why(req, exc),
-                                             "request": probe.requests[0]})
+                                             "requests": probe.requests})
                 continue
             path = staging_root / req.file
             dump(path, fetched.body)
-            self._record(probe, req, fetched, None, url)
             out[req.file] = (req, path, {"status": "collected", "records": fetched.records,
-                                         "request": probe.requests[0]})
+                                         "requests": probe.requests})
             self.say(f"tenant: {req.file}: {fetched.records} records ({fetched.pages} pages)")
         return out
+
+    def _whole_policies(self, listed: Fetched, probe: Outcome) -> None:
+        """Replaces each listed data policy by its whole body (``GET .../v2/policies/{name}``).
+        A policy that cannot be read fails the file: data policies are judged all or none."""
+        whole = []
+        for row in listed.body.get("value") or []:
+            definition = row.get("policyDefinition") if isinstance(row, dict) else None
+            name = definition.get("name") if isinstance(definition, dict) else None
+            if not isinstance(name, str) or not name:
+                raise CollectError(0, "a listed data policy has no policyDefinition.name")
+            url = self.hosts.base("bap", None) + DLPPOLICY.render(policy_name=name)
+            try:
+                fetched = self.http.get(url, self.hosts.scope("bap", None))
+            except CollectError as exc:
+                self._record(probe, DLPPOLICY, None, exc, url)
+                raise CollectError(exc.status, f"data policy {name}: {exc.reason}") from None
+            self._record(probe, DLPPOLICY, fetched, None, url)
+            whole.append(fetched.body)
+        listed.body = {"value": whole}
+        listed.records = len(whole)
 
     @staticmethod
     def _why(req: Request, exc: CollectError) -> str:
@@ -171,8 +195,8 @@ class Collector:
         try:
             self._environment_files(env_id, instance, staging.path, out, pool)
             for file, (req, path, record) in tenant.items():
-                out.requests.append(record["request"])
-                out.files[file] = {k: v for k, v in record.items() if k != "request"}
+                out.requests += record["requests"]
+                out.files[file] = {k: v for k, v in record.items() if k != "requests"}
                 if path is not None:
                     link_or_copy(path, staging.path / file)
             self._write_provenance(out, env, staging.path)
@@ -191,7 +215,7 @@ class Collector:
         out.files[env_req.file] = {"status": "collected", "records": 1}
         pending: dict[Request, Future] = {
             req: pool.submit(self._fetch, req, env_id, instance)
-            for req in REQUESTS if req.host not in TENANT_HOSTS and req.file != "environment.json"
+            for req in REQUESTS if not req.tenant and req.file != "environment.json"
             and "{role_id}" not in req.path}
         for req, future in pending.items():
             self._settle(req, future, env_id, instance, root, out)

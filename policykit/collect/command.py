@@ -109,8 +109,7 @@ def dry_run(hosts: Hosts, args: argparse.Namespace, out: TextIO) -> int:
         env_id = norm_guid(wanted) if is_guid(wanted) else None
         instance = wanted if wanted.startswith("https://") else "https://{instanceUrl}"
         out.write(f"\n# environment {wanted}\n")
-        for req in REQUESTS:
-            out.write(f"GET {request_url(hosts, req, env_id, instance)}\n    needs: {req.permission}\n")
+        out.writelines(f"GET {request_url(hosts, req, env_id, instance)}\n    needs: {req.permission}\n" for req in REQUESTS)
     out.write("\n(dry run: no request was sent)\n")
     return EXIT_OK
 

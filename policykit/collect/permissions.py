@@ -57,6 +57,7 @@ class Request:
     next_link_key: str    # "@odata.nextLink" or "nextLink" ("" when not paged)
     permission: str       # one line: what a 403 means is missing
     privileges: tuple[str, ...] = ()  # Dataverse privileges the request needs (all at Global depth)
+    tenant: bool = False  # tenant-wide: fetched once per collect and linked into every environment folder
 
     @property
     def api_version(self) -> str:
@@ -146,25 +147,43 @@ WORKFLOWS = _dataverse(
     "_ownerid_value,_createdby_value,ismanaged",
     ("prvReadWorkflow",))
 
-#: Graph data is tenant-wide: collect may fetch it once and write it into every environment folder.
+#: Graph data is tenant-wide: collect fetches it once and writes it into every environment folder.
 USERS = Request(
     dataset="users", file="users.json", host="graph",
     path="/v1.0/users?$select=id,userPrincipalName,displayName,accountEnabled,userType,assignedLicenses&$top=999",
     paged=True, next_link_key="@odata.nextLink",
-    permission="Microsoft Graph application permission User.Read.All, admin consent granted")  # [GU]
+    permission="Microsoft Graph application permission User.Read.All, admin consent granted", tenant=True)  # [GU]
 
 SUBSCRIBEDSKUS = Request(
     dataset="subscribedSkus", file="subscribedSkus.json", host="graph",
     path="/v1.0/subscribedSkus",
     paged=True, next_link_key="@odata.nextLink",  # Microsoft documents no paging here; a link is followed if sent
     permission="Microsoft Graph application permission LicenseAssignment.Read.All (or the higher "
-               "Organization.Read.All / Directory.Read.All), admin consent granted")  # [GS]
+               "Organization.Read.All / Directory.Read.All), admin consent granted", tenant=True)  # [GS]
+
+#: The tenant's data (DLP) policies: listed, then each one read whole (the list may leave out the
+#: connector configurations), as [TF] ``internal/services/dlp_policy/api_dlp_policy.go``
+#: ``GetPolicies`` does: ``GET {bap}/providers/PowerPlatform.Governance/v2/policies``, then
+#: ``.../v2/policies/{name}`` for each ``policyDefinition.name``. The API takes no ``api-version``.
+#: Written as ``{"value": [<each policy's body>]}`` (docs/environment-export.md).
+DLPPOLICIES = Request(
+    dataset="dlppolicies", file="dlppolicies.json", host="bap",
+    path="/providers/PowerPlatform.Governance/v2/policies",
+    paged=True, next_link_key="nextLink",
+    permission=f"Power Platform admin API: {_ADMIN} [data policies]", tenant=True)  # [TF]
+
+#: One request per policy of the list; what it returns goes into ``dlppolicies.json``.
+DLPPOLICY = Request(
+    dataset="dlppolicy", file="", host="bap",
+    path="/providers/PowerPlatform.Governance/v2/policies/{policy_name}",
+    paged=False, next_link_key="",
+    permission=f"Power Platform admin API: {_ADMIN} [data policies]", tenant=True)  # [TF]
 
 #: In the order collect fetches them: environment.json first (it holds the instance URL), roles
-#: before their privileges, Graph last.
+#: before their privileges, the tenant-wide files last (fetched once, before the environments).
 REQUESTS: tuple[Request, ...] = (
     ENVIRONMENT, CONNECTIONS, SYSTEMUSERS, APPLICATIONUSERS, TEAMS, ROLES, ROLEPRIVILEGES,
-    CONNECTIONREFERENCES, WORKFLOWS, USERS, SUBSCRIBEDSKUS,
+    CONNECTIONREFERENCES, WORKFLOWS, USERS, SUBSCRIBEDSKUS, DLPPOLICIES,
 )
 
 #: Export files no API serves, with the reason collect records for them in ``collection.json``.

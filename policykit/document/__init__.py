@@ -21,6 +21,7 @@ from typing import Any
 
 from ..catalog import Catalogs
 from ..policy import Policy
+from .dlp import attach_dlp
 from .environment import EnvironmentInput, build_environment
 from .notices import Notices
 from .roles import custom_roles
@@ -41,7 +42,23 @@ def _new_account(user: dict, ident: str) -> dict:
             "licenses": user["licenses"], "rights": user["rights"], "user": user, "source": user.get("source")}
 
 
-def _estate_accounts(envs: list[dict]) -> list[dict]:
+def _seen(acc: dict[str, dict], ident: str, env: dict, user: dict, used: bool) -> None:
+    e = acc.get(ident)
+    if e is None:
+        e = acc[ident] = _new_account(user, ident)
+    e["seen_in"].append(env["name"])
+    e["flows_known"] = e["flows_known"] and "workflows" in env["available"]
+    if used:
+        e["environments"].append(env["name"])
+    e["solutions"].update(user.get("served_solutions") or [])
+    e["owned_flows"] += [f"{env['name']}/{f}" for f in user["owned_flows"]]
+    e["premium_owned_flows"] += [f"{env['name']}/{f}" for f in user["premium_owned_flows"]]
+    e["connectors"].update(user.get("connectors") or [])
+    if not e["licenses_known"] and user["licenses_known"]:
+        e.update(licenses_known=True, licenses=user["licenses"], rights=user["rights"])
+
+
+def _estate_accounts(envs: list[dict], idle_technical: list[list[tuple]]) -> list[dict]:
     """Identities across environments: the same technical user or Entra application in several.
 
     Licenses are tenant-wide (one assignment counts in every environment), so each account also
@@ -49,27 +66,22 @@ def _estate_accounts(envs: list[dict]) -> list[dict]:
     when an environment where it is present has no flow data), the connectors it signs.
     """
     acc: dict[str, dict] = {}
-    for env in envs:
-        has_flows = "workflows" in env["available"]
+    for env, idle in zip(envs, idle_technical):
         for user in env["users"]:
             ident = (user.get("application_id") or user.get("upn") or user.get("name") or "").lower()
             # Graph's users.json is tenant-wide: a user is "used" in an environment only when it
             # is a Dataverse user there, signs one of its connections or owns one of its flows.
             # Technical accounts are kept even where unused, for the license rules.
-            used = user["in_dataverse"] or user["served_solutions"] or user["owned_flows"]
-            if not ident or not (used or user["kind"] == "technical"):
-                continue
-            e = acc.setdefault(ident, _new_account(user, ident))
-            e["seen_in"].append(env["name"])
-            e["flows_known"] = e["flows_known"] and has_flows
-            if used:
-                e["environments"].append(env["name"])
-            e["solutions"].update(user.get("served_solutions") or [])
-            e["owned_flows"] += [f"{env['name']}/{f}" for f in user["owned_flows"]]
-            e["premium_owned_flows"] += [f"{env['name']}/{f}" for f in user["premium_owned_flows"]]
-            e["connectors"].update(user.get("connectors") or [])
-            if not e["licenses_known"] and user["licenses_known"]:
-                e.update(licenses_known=True, licenses=user["licenses"], rights=user["rights"])
+            used = bool(user["in_dataverse"] or user["served_solutions"] or user["owned_flows"])
+            if ident and (used or user["kind"] == "technical"):
+                _seen(acc, ident, env, user, used)
+        for ident, make in idle:  # the directory's technical accounts that do nothing here
+            known = acc.get(ident)
+            if known is not None and known["licenses_known"]:  # nothing to learn from its record
+                known["seen_in"].append(env["name"])
+                known["flows_known"] = known["flows_known"] and "workflows" in env["available"]
+            elif ident:
+                _seen(acc, ident, env, make(), False)
     out = []
     for _, e in sorted(acc.items()):
         e["dataverse_connections"] = bool(_DATAVERSE & e["connectors"])
@@ -88,7 +100,9 @@ def build_document(solutions: list[dict], environments: list[EnvironmentInput], 
     notices = notices or Notices()
     sols = prepare_solutions(solutions, cats)
     pkgs = prepare_packages(packages or [], cats)
-    envs = [build_environment(e, sols, policy, cats, notices) for e in environments]
+    directories: dict = {}  # each tenant's Graph users, indexed once for all its environments
+    built = [build_environment(e, sols, policy, cats, notices, directories) for e in environments]
+    envs = [env for env, _ in built]
     return {
         "schema_version": SCHEMA_VERSION,
         "estate": {"name": estate_name},
@@ -96,7 +110,8 @@ def build_document(solutions: list[dict], environments: list[EnvironmentInput], 
         "packages": pkgs,
         "settings": [dict(s, environment=e.name) for e in environments for s in e.settings] + (settings_only or []),
         "environments": envs,
-        "accounts": _estate_accounts(envs),
+        "dlp_policies": attach_dlp(envs, [e.raw for e in environments], sols, cats, notices),
+        "accounts": _estate_accounts(envs, [idle for _, idle in built]),
         "reference_names": reference_names(sols),
         "custom_roles": custom_roles(sols, envs),
         "notices": notices.items,

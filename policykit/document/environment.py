@@ -13,7 +13,7 @@ from .bindings import bindings, connection_groups, connections
 from .flows import environment_flows
 from .notices import Notices
 from .roles import effective_privileges, environment_roles
-from .users import Identities, environment_users
+from .users import Directory, EnvironmentUsers, environment_users, idle
 
 
 @dataclass
@@ -61,21 +61,28 @@ def _user_facts(users: list[dict], binds: list[dict], flows: list[dict], roles: 
     roles_by_name = {r["name"]: r for r in roles}
     shipped = {r["name"]: r for s in deployed for r in s["roles"]}
     tables_by_solution = {s["unique_name"]: {e["name"] for e in s["entities"]} for s in deployed}
+    # What a set of roles allows depends on the roles alone, and thousands of users hold the same
+    # few sets: computed once per set (the lists are shared, and only read).
+    by_roles: dict[tuple, tuple[list[dict], list[str]]] = {}
+
+    def allowed(user: dict) -> tuple[list[dict], list[str]]:
+        held = tuple((r["id"], r["name"]) for r in user["roles"])
+        if held not in by_roles:
+            privileges = effective_privileges(user, roles_by_id, roles_by_name, shipped)
+            by_roles[held] = privileges, sorted({p["table"] for p in privileges if p["table"] and p["access"]
+                                                 in ("Create", "Write", "Delete", "Assign")})
+        return by_roles[held]
     for user in users:
         done = touched.get(id(user))
         if done is None and not user["roles"]:
             # Most users of a tenant-wide Graph directory hold no role and do nothing here.
-            user.update(served_solutions=[], references=[], needed_services=[], connectors=[], owned_flows=[],
-                        premium_owned_flows=[], privileges=[], write_tables=[], served_tables=[],
-                        write_tables_outside=[])
+            idle(user)
             continue
         done = done or {"served_solutions": (), "references": (), "owned_flows": (), "premium_owned_flows": (),
                         "needed_services": (), "connectors": ()}
-        privileges = effective_privileges(user, roles_by_id, roles_by_name, shipped)
+        privileges, write = allowed(user)
         served = sorted(done["served_solutions"])
         served_tables = sorted(set().union(*(tables_by_solution.get(s, set()) for s in served)))
-        write = sorted({p["table"] for p in privileges
-                        if p["table"] and p["access"] in ("Create", "Write", "Delete", "Assign")})
         user.update(
             served_solutions=served, references=sorted(done["references"]),
             needed_services=sorted(done["needed_services"]), connectors=sorted(done["connectors"]),
@@ -122,17 +129,23 @@ def _settings_variables(name: str, settings: list[dict]) -> list[dict]:
 
 
 def build_environment(inp: EnvironmentInput, solutions: list[dict], policy: Policy, cats: Catalogs,
-                      notices: Notices) -> dict:
+                      notices: Notices, directories: dict[int, Directory]) -> tuple[dict, list[tuple]]:
+    """The environment's view, and the directory's technical accounts that do nothing in it (not
+    users of the environment, but seen there by the tenant-wide license rules)."""
     raw = inp.raw or {}
     name = inp.name
-    deployed = [s for s in solutions if inp.solutions is None or s["unique_name"] in inp.solutions]
+    wanted = None if inp.solutions is None else set(inp.solutions)
+    deployed = [s for s in solutions if wanted is None or s["unique_name"] in wanted]
     roles_by_id = {norm_guid(r.get("id")) or "": r for r in raw.get("roles") or []}
-    users, index = environment_users(name, raw, policy, cats, roles_by_id, notices) if inp.raw \
-        else ([], Identities())
-    ctx = {"index": index, "users": users, "policy": policy, "cats": cats, "notices": notices, "unresolved": []}
+    people = environment_users(name, raw, policy, cats, roles_by_id, notices, directories) if inp.raw \
+        else EnvironmentUsers(name)
+    ctx = {"index": people.index, "users": people.unlisted, "policy": policy, "cats": cats, "notices": notices,
+           "unresolved": []}
     conns = connections(name, raw, ctx)
     binds = bindings(name, inp.settings, raw, deployed, conns, cats)
     flows = environment_flows(name, raw, deployed, ctx)
+    users = people.all()
+    idle = people.idle_technical()
     roles = environment_roles(name, raw, users, roles_by_id)
     _user_facts(users, binds, flows, roles, deployed)
     env = {
@@ -160,4 +173,4 @@ def build_environment(inp: EnvironmentInput, solutions: list[dict], policy: Poli
     if "role_privileges" in env["not_collected"]:
         notices.add(f"role privileges of {name} were not all collected ({env['not_collected']['role_privileges']}): "
                     "roles without them are not judged", env["source"])
-    return env
+    return env, idle

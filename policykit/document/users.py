@@ -9,6 +9,8 @@ lookup.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from ..catalog import Catalogs
@@ -21,11 +23,26 @@ from .roles import role_ref
 ENABLED_PLAN_STATES = {"success", "pendingprovisioning", "pendingactivation"}
 
 
-class Identities:
-    """Index of an environment's users by every identifier a connection or flow may carry."""
+#: What a user serves, owns and may change in an environment: all empty for one that holds no
+#: role and does nothing there.
+USER_FACTS = ("served_solutions", "references", "needed_services", "connectors", "owned_flows",
+              "premium_owned_flows", "privileges", "write_tables", "served_tables", "write_tables_outside")
 
-    def __init__(self) -> None:
+
+def idle(user: dict) -> None:
+    """Records that ``user`` holds no role and does nothing in its environment."""
+    user.update({name: [] for name in USER_FACTS})
+
+
+class Identities:
+    """Index of an environment's users by every identifier a connection or flow may carry.
+
+    ``fallback`` answers an identifier the index lacks (the tenant directory's users, made an
+    environment's user only when a connection or a flow names them)."""
+
+    def __init__(self, fallback: Callable[[str], dict | None] | None = None) -> None:
         self.by_id: dict[str, dict] = {}
+        self._fallback = fallback
 
     def add(self, user: dict, *ids: str | None) -> None:
         for i in ids:
@@ -36,9 +53,44 @@ class Identities:
     def get(self, *ids: str | None) -> dict | None:
         for i in ids:
             n = norm_guid(i)
-            if n and n in self.by_id:
+            if not n:
+                continue
+            if n in self.by_id:
                 return self.by_id[n]
+            found = self._fallback(n) if self._fallback else None
+            if found is not None:
+                return found
         return None
+
+
+class Directory:
+    """A tenant's Microsoft Graph users, indexed once per scan.
+
+    Graph's ``users.json`` is tenant-wide: every environment's export holds the same rows (the
+    loader hands them all the same list). Most of those people do nothing in a given environment,
+    so an environment makes a user of a directory row only when it is a Dataverse user there or
+    when a connection or a flow names it (:class:`_EnvironmentUsers`).
+    """
+
+    def __init__(self, rows: list[dict], policy: Policy) -> None:
+        self.rows = rows
+        self.index = Identities()
+        self.position: dict[int, int] = {}
+        for i, g in enumerate(rows):
+            self.index.add(g, g.get("id"), g.get("upn"))
+            self.position[id(g)] = i
+        self.technical = [g for g in rows if _graph_kind(policy, g) == "technical"]
+
+
+def _graph_kind(policy: Policy, g: dict) -> str:
+    return kind_of(policy, name=g.get("display_name"), upn=g.get("upn"), application_id=None, application_type=None)
+
+
+def directory(rows: list[dict], policy: Policy, shared: dict[int, Directory]) -> Directory:
+    """The directory of ``rows``, built once for every environment sharing them."""
+    if id(rows) not in shared:
+        shared[id(rows)] = Directory(rows, policy)
+    return shared[id(rows)]
 
 
 # --------------------------------------------------------------------------- licenses
@@ -71,7 +123,7 @@ class Licenses:
         part = assigned.get("sku_part_number")
         return self.cats.sku_by_part(part) if part else None
 
-    def of(self, graph: dict | None) -> dict:
+    def of(self, graph: dict | None, source: dict | None = None) -> dict:
         """Licenses, enabled plans and rights of a Graph user. The answer depends only on the
         assignments, which thousands of users share: computed once per combination (the lists
         returned are shared, and only read)."""
@@ -80,10 +132,10 @@ class Licenses:
         key = tuple((lic.get("sku_id"), lic.get("sku_part_number"), tuple(lic.get("disabled_plans") or ()))
                     for lic in graph["licenses"])
         if key not in self._answers:
-            self._answers[key] = self._resolve(graph)
+            self._answers[key] = self._resolve(graph, source)
         return dict(self._answers[key])
 
-    def _resolve(self, graph: dict) -> dict:
+    def _resolve(self, graph: dict, source: dict | None) -> dict:
         parts, plans, unknown = set(), set(), []
         for lic in graph.get("licenses") or []:
             sku = self.sku(lic)
@@ -101,7 +153,7 @@ class Licenses:
             self.notices.add(f"SKU {sku_name} is in no license catalog (the tenant's subscribedSkus.json "
                              "or PolicyKit's): the licenses of the accounts holding it are unknown, and the "
                              "license rules do not judge them; add it under catalog.skus in the policy",
-                             graph.get("source"), key=f"sku:{sku_name}")
+                             source, key=f"sku:{sku_name}")
         rights = {self.cats.plan_rights[p] for p in plans if p in self.cats.plan_rights}
         return {"licenses_known": not unknown, "licenses": sorted(parts), "service_plans": sorted(plans),
                 "rights": sorted(rights), "unknown_skus": sorted(set(unknown))}
@@ -134,13 +186,20 @@ def _application_types(raw: dict) -> dict[str, int]:
     return out
 
 
-def _user_roles(su: dict, roles_by_id: dict[str, dict], teams_by_id: dict[str, dict]) -> tuple[list, list]:
-    roles = [role_ref(r, roles_by_id, "direct") for r in su.get("roles") or []]
+def _user_roles(su: dict, ctx: dict) -> tuple[list, list]:
+    refs: dict[tuple, dict] = ctx["role_refs"]  # one record per role and way of holding it, shared
+
+    def ref(role: dict, via: str) -> dict:
+        key = (role.get("id"), role.get("template_id"), role.get("name"), via)
+        if key not in refs:
+            refs[key] = role_ref(role, ctx["roles_by_id"], via)
+        return refs[key]
+    roles = [ref(r, "direct") for r in su.get("roles") or []]
     teams = []
     for t in su.get("teams") or []:
-        team = teams_by_id.get(norm_guid(t.get("id")) or "", t)
+        team = ctx["teams_by_id"].get(norm_guid(t.get("id")) or "", t)
         teams.append(team.get("name") or t.get("name") or "")
-        roles += [role_ref(r, roles_by_id, f"team:{team.get('name') or ''}") for r in team.get("roles") or []]
+        roles += [ref(r, f"team:{team.get('name') or ''}") for r in team.get("roles") or []]
     return roles, sorted(set(teams))
 
 
@@ -150,7 +209,7 @@ def _systemuser(su: dict, graph: dict | None, ctx: dict) -> dict:
     app_type = su.get("application_type")
     if app_type is None:
         app_type = ctx["app_types"].get(norm_guid(su.get("id")) or "") or ctx["app_types"].get(app_id or "")
-    roles, teams = _user_roles(su, ctx["roles_by_id"], ctx["teams_by_id"])
+    roles, teams = _user_roles(su, ctx)
     azure_state = su.get("azure_state")
     return {
         "id": norm_guid(su.get("id")), "name": su.get("fullname") or upn or app_id or "",
@@ -164,7 +223,7 @@ def _systemuser(su: dict, graph: dict | None, ctx: dict) -> dict:
         "guest": "#ext#" in (upn or "").lower() or (graph or {}).get("user_type") == "Guest",
         "access_mode": su.get("access_mode"), "azure_state": azure_state,
         "roles": roles, "teams": teams,
-        **ctx["licenses"].of(graph),
+        **ctx["licenses"].of(graph, ctx["graph_source"](graph) if graph else None),
         "source": su.get("source"),
     }
 
@@ -174,44 +233,93 @@ def _graph_only(g: dict, ctx: dict) -> dict:
     return {
         "id": None, "name": g.get("display_name") or upn or "", "upn": upn, "email": None,
         "application_id": None, "application_type": None, "aad_object_id": norm_guid(g.get("id")),
-        "kind": kind_of(ctx["policy"], name=g.get("display_name"), upn=upn, application_id=None,
-                        application_type=None),
+        "kind": _graph_kind(ctx["policy"], g),
         "in_dataverse": False, "in_graph": True, "known": True,
         "disabled": g.get("enabled") is False, "deleted": False,
         "guest": "#ext#" in (upn or "").lower() or g.get("user_type") == "Guest",
         "access_mode": None, "azure_state": None, "roles": [], "teams": [],
-        **ctx["licenses"].of(g), "source": g.get("source"),
+        **ctx["licenses"].of(g, ctx["graph_source"](g)), "source": ctx["graph_source"](g),
     }
 
 
+class EnvironmentUsers:
+    """An environment's users: its Dataverse users (joined with their Graph user), the directory's
+    users that a connection or a flow names (made on the first lookup), and accounts known only
+    from a connection (``unlisted``, when the environment has no user data at all)."""
+
+    def __init__(self, env: str, ctx: dict | None = None, people: Directory | None = None) -> None:
+        self.env = env
+        self.ctx = ctx
+        self.people = people
+        self.dataverse: list[dict] = []
+        self.unlisted: list[dict] = []
+        self.used_graph: set[int] = set()          # directory rows a Dataverse user stands for
+        self.from_directory: dict[int, dict] = {}  # directory rows made users here, by id(row)
+        self.index = Identities(self._from_directory if people is not None else None)
+
+    def _from_directory(self, ident: str) -> dict | None:
+        assert self.people is not None and self.ctx is not None
+        g = self.people.index.by_id.get(ident)
+        if g is None or id(g) in self.used_graph:
+            return None
+        return self._user_of(g)
+
+    def _user_of(self, g: dict) -> dict:
+        if id(g) not in self.from_directory:
+            user = _graph_only(g, self.ctx)
+            _finish(user, self.env)
+            self.from_directory[id(g)] = user
+            self.index.add(user, user["upn"], user["aad_object_id"])
+        return self.from_directory[id(g)]
+
+    def all(self) -> list[dict]:
+        """Every user of the environment, in the order of its data."""
+        position = self.people.position if self.people is not None else {}
+        named = [self.from_directory[k] for k in sorted(self.from_directory, key=position.__getitem__)]
+        return self.dataverse + named + self.unlisted
+
+    def idle_technical(self) -> list[tuple[str, Callable[[], dict]]]:
+        """The directory's technical accounts that do nothing here: not environment users, but the
+        license rules judge technical accounts wherever their licenses are visible. Each comes as
+        its identity and a maker of its user record, wanted only where the account is first seen."""
+        if self.people is None:
+            return []
+        return [((g.get("upn") or g.get("display_name") or "").lower(), partial(self._idle_user, g))
+                for g in self.people.technical if id(g) not in self.used_graph and id(g) not in self.from_directory]
+
+    def _idle_user(self, g: dict) -> dict:
+        user = _graph_only(g, self.ctx)
+        _finish(user, self.env)
+        idle(user)
+        return user
+
+
 def environment_users(env: str, raw: dict, policy: Policy, cats: Catalogs, roles_by_id: dict[str, dict],
-                      notices: Notices) -> tuple[list[dict], Identities]:
-    """Every user of the environment, indexed by each identifier a connection or flow may carry."""
+                      notices: Notices, shared: dict[int, Directory]) -> EnvironmentUsers:
+    """The environment's users, indexed by each identifier a connection or flow may carry."""
+    graph_file = (raw.get("tenant_files") or {}).get("graph_users")
+
+    def graph_source(g: dict) -> dict | None:
+        source = g.get("source")
+        return {"file": graph_file, **source} if source is not None and "file" not in source else source
     ctx: dict[str, Any] = {
         "policy": policy, "roles_by_id": roles_by_id,
         "teams_by_id": {norm_guid(t.get("id")) or "": t for t in raw.get("teams") or []},
         "app_types": _application_types(raw),
         "licenses": Licenses(raw, cats, notices, env),
+        "graph_source": graph_source, "role_refs": {},
     }
-    graph_by = Identities()
-    for g in raw.get("graph_users") or []:
-        graph_by.add(g, g.get("id"), g.get("upn"))
-    users, index, used_graph = [], Identities(), set()
+    people = directory(raw["graph_users"], policy, shared) if raw.get("graph_users") else None
+    out = EnvironmentUsers(env, ctx, people)
     for su in raw.get("systemusers") or []:
-        graph = graph_by.get(su.get("aad_object_id"), su.get("domainname"))
+        graph = people.index.get(su.get("aad_object_id"), su.get("domainname")) if people else None
         if graph is not None:
-            used_graph.add(id(graph))
+            out.used_graph.add(id(graph))
         user = _systemuser(su, graph, ctx)
-        users.append(user)
-        index.add(user, user["id"], user["upn"], user["application_id"], user["aad_object_id"], su.get("email"))
-    for g in raw.get("graph_users") or []:
-        if id(g) not in used_graph:
-            user = _graph_only(g, ctx)
-            users.append(user)
-            index.add(user, user["upn"], user["aad_object_id"])
-    for user in users:
         _finish(user, env)
-    return users, index
+        out.dataverse.append(user)
+        out.index.add(user, user["id"], user["upn"], user["application_id"], user["aad_object_id"], su.get("email"))
+    return out
 
 
 def _finish(user: dict, env: str) -> None:

@@ -15,7 +15,6 @@ wrong type) is an :class:`~policykit.errors.InputError` naming the file and the 
 from __future__ import annotations
 
 import contextvars
-import hashlib
 import json
 import os
 import re
@@ -26,7 +25,8 @@ from typing import Any
 from ..errors import InputError
 from ..parsing import Parsed, parse_by_suffix
 from ..platform import api_name, norm_guid, norm_ref, privilege_depth
-from ..reading import read_file
+from ..reading import read_file, sha256_of
+from .dlp import load_dlp_policies
 
 #: Every data set a raw environment holds (absent ones are empty lists).
 DATASETS = ("systemusers", "application_users", "teams", "roles", "connections", "connection_references",
@@ -46,13 +46,14 @@ def display_join(display: str, name: str) -> str:
 
 #: Microsoft Graph's responses: tenant-wide, so every environment's folder holds the same bytes.
 TENANT_FILES = frozenset({"users.json", "subscribedSkus.json"})
-#: Parsed tenant-wide files of the scan in progress, by content: set by :func:`share_parses`.
-_SHARED: contextvars.ContextVar[dict[tuple[bytes, str], Parsed] | None] = contextvars.ContextVar(
+#: The tenant-wide data sets of the scan in progress, by file content: set by :func:`share_parses`.
+_SHARED: contextvars.ContextVar[dict[tuple[str, str], list] | None] = contextvars.ContextVar(
     "policykit_shared_parses", default=None)
 
 
 def share_parses() -> None:
-    """From here on (one scan), parse files with the same content once. Parsed files are only read."""
+    """From here on (one scan), read each tenant-wide data set once per content: every environment
+    whose folder holds the same bytes gets the same list (which is only ever read)."""
     _SHARED.set({})
 
 
@@ -76,19 +77,9 @@ class Doc:
 
     @classmethod
     def read(cls, path: Path, file: str) -> Doc:
-        """Read and parse ``path`` (YAML for ``.yaml``/``.yml``, JSON otherwise).
-
-        Within a scan, Microsoft Graph's ``users.json`` and ``subscribedSkus.json`` are parsed once
-        per content: they are tenant-wide, the same bytes in every environment's folder.
-        """
+        """Read and parse ``path`` (YAML for ``.yaml``/``.yml``, JSON otherwise)."""
         data = read_file(path, file)
-        cache = _SHARED.get()
-        if cache is None or path.name not in TENANT_FILES:
-            return cls(parse_by_suffix(data, path.name, file), file, data)
-        key = (hashlib.sha256(data).digest(), path.suffix.lower())
-        if key not in cache:
-            cache[key] = parse_by_suffix(data, path.name, file)  # an error is raised, never cached
-        return cls(cache[key], file, data)
+        return cls(parse_by_suffix(data, path.name, file), file, data)
 
     # ---- locations
 
@@ -350,7 +341,9 @@ def _graph_user(doc: Doc, row: dict) -> dict[str, Any]:
         "licenses": [{"sku_id": doc.guid(lic, "skuId", True), "sku_part_number": None,
                       "disabled_plans": [norm_ref(p) for p in doc.strings(lic, "disabledPlans")]}
                      for lic in doc.objects(row, "assignedLicenses")],
-        "source": doc.source(row, "userPrincipalName"),
+        # The line only: the same rows serve every environment whose users.json holds these bytes;
+        # the file is the environment's own ``tenant_files["graph_users"]``.
+        "source": {"line": doc.source(row, "userPrincipalName")["line"]},
     }
 
 
@@ -388,6 +381,7 @@ _FILES: dict[str, tuple[str, Callable[[Doc], list[Any]]]] = {
     "users.json": ("graph_users", _rows(_graph_user)),
     "subscribedSkus.json": ("skus", _rows(_sku)),
     "processlicenses.json": ("process_licenses", _process_licenses),
+    "dlppolicies.json": ("dlp_policies", load_dlp_policies),
 }
 
 
@@ -492,6 +486,42 @@ def _listing(folder: Path, display: str) -> dict[str, str]:
     return found
 
 
+def _tenant_dataset(path: Path, file: str, read: Callable[[Doc], list[Any]]) -> list[Any]:
+    """A tenant-wide data set: read once per content within a scan (see :func:`share_parses`)."""
+    cache = _SHARED.get()
+    if cache is None:
+        return read(Doc.read(path, file))
+    data = read_file(path, file)
+    key = (sha256_of(file, data), path.name)
+    if key not in cache:  # an error is raised, never cached
+        cache[key] = read(Doc(parse_by_suffix(data, path.name, file), file, data))
+    return cache[key]
+
+
+#: The tenant-wide data sets, by the file each comes from.
+_TENANT_DATASETS = {_FILES[name][0]: name for name in TENANT_FILES}
+
+
+def detach_tenant_data(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """``raw`` with each tenant-wide data set replaced by where it was read: for a second process
+    to send back, small, and for :func:`attach_tenant_data` to read once per content here."""
+    out = dict(raw)
+    for dataset, shown in (raw.get("tenant_files") or {}).items():
+        if dataset in _TENANT_DATASETS and isinstance(raw.get(dataset), list):
+            out[dataset] = {"tenant_file": str(folder / Path(shown).name), "shown": shown}
+    return out
+
+
+def attach_tenant_data(raw: dict[str, Any]) -> dict[str, Any]:
+    """The reverse of :func:`detach_tenant_data`: each data set read (once per content in this scan)."""
+    for dataset in _TENANT_DATASETS:
+        where = raw.get(dataset)
+        if isinstance(where, dict) and "tenant_file" in where:
+            read = _FILES[_TENANT_DATASETS[dataset]][1]
+            raw[dataset] = _tenant_dataset(Path(where["tenant_file"]), where["shown"], read)
+    return raw
+
+
 def load_export(folder: Path, display: str) -> dict[str, Any]:
     """Read an environment export folder into a raw environment dict (see the module doc)."""
     folder = Path(folder)
@@ -511,6 +541,7 @@ def load_export(folder: Path, display: str) -> dict[str, Any]:
     raw.update({name: [] for name in DATASETS})
     missing = _collection(folder, display, on_disk.get("collection.json"))
     raw["not_collected"] = {}
+    raw["tenant_files"] = {}
     for filename, (dataset, read) in _FILES.items():
         if filename in missing:  # partly collected is not collected: never taken as complete
             raw["not_collected"][dataset] = missing[filename]
@@ -518,7 +549,12 @@ def load_export(folder: Path, display: str) -> dict[str, Any]:
         actual = on_disk.get(filename)
         if actual is None:  # the listing holds links too: a dangling one is reported, not skipped
             continue
-        raw[dataset] = read(Doc.read(folder / actual, display_join(display, actual)))
+        shown = display_join(display, actual)
+        if filename in TENANT_FILES:
+            raw["tenant_files"][dataset] = shown
+            raw[dataset] = _tenant_dataset(folder / actual, shown, read)
+        else:
+            raw[dataset] = read(Doc.read(folder / actual, shown))
         available.append(dataset)
     if "roleprivileges/" in missing:  # the roles whose privileges came stay judged; the others are unknown
         raw["not_collected"]["role_privileges"] = missing["roleprivileges/"]

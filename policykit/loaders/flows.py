@@ -71,6 +71,33 @@ def literal_secrets(op_type: str, inputs: dict) -> list[dict[str, str]]:
     return header_literals(inputs.get("headers")) + authentication_literals(inputs.get("authentication"))
 
 
+def _literal(value: Any) -> str | None:
+    """A value written into the definition, not computed: no expression, no ``default`` (the
+    connection's own server or site)."""
+    if not isinstance(value, str) or not value.strip() or value.lstrip().startswith("@") or "@{" in value:
+        return None
+    return None if value.strip().lower() == "default" else value.strip()
+
+
+def endpoint_literal(op_type: str, connector: str | None, inputs: dict) -> str | None:
+    """The endpoint a trigger or action names literally, as DLP endpoint rules write it (Microsoft
+    Learn, "Connector endpoint filtering"): an HTTP or HTTP Webhook URI, SQL Server's
+    ``server,database``, a SharePoint site or Azure Blob Storage account (``dataset``)."""
+    kind = op_type.lower()
+    if kind == "http":
+        return _literal(inputs.get("uri"))
+    if kind == "httpwebhook":
+        subscribe = inputs.get("subscribe")
+        return _literal(subscribe.get("uri")) if isinstance(subscribe, dict) else None
+    params = inputs.get("parameters") if isinstance(inputs.get("parameters"), dict) else {}
+    if connector == "shared_sql":
+        server, database = _literal(params.get("server")), _literal(params.get("database"))
+        return f"{server},{database}" if server and database else server
+    if connector in ("shared_sharepointonline", "shared_azureblob"):
+        return _literal(params.get("dataset"))
+    return None
+
+
 def analyse_flow(parsed: Parsed, source: dict) -> dict[str, Any]:
     """Extract the facts the rules need from a flow definition.
 
@@ -125,6 +152,7 @@ def analyse_flow(parsed: Parsed, source: dict) -> dict[str, Any]:
             "connector": connector,
             "connection_name": connection_name,
             "operation": host.get("operationId") if isinstance(host.get("operationId"), str) else None,
+            "endpoint": endpoint_literal(op_type, connector, inputs),
             "source": named(holder, name),
         }
         auth = inputs.get("authentication")

@@ -11,8 +11,9 @@ from typing import Any
 
 from ..errors import InputError
 from ..parsing import Parsed, parse_json
-from ..reading import Limits, read_file
 from ..platform import api_name, is_placeholder
+from ..reading import Limits, read_file
+
 
 def _str(value: Any) -> str | None:
     if value is None:

@@ -36,6 +36,7 @@ from ..platform import (
     norm_ref,
     privilege_depth,
 )
+from .dlp import snapshot_dlp_policies
 from .environment_export import DATASETS, Doc
 
 #: Template ids of the platform's own roles by name (every Dataverse environment has them); role ids
@@ -51,7 +52,7 @@ _NAMESPACE = uuid.UUID("e4ae3171-c344-40cb-8d47-bae67fe80025")
 
 _KEYS: dict[str, frozenset[str]] = {
     "snapshot": frozenset({"environment", "users", "teams", "roles", "connections",
-                           "connection_references", "flows", "process_licenses"}),
+                           "connection_references", "flows", "process_licenses", "dlp_policies"}),
     "environment": frozenset({"id", "display_name", "type", "url"}),
     "user": frozenset({"id", "upn", "name", "email", "aad_object_id", "application_id",
                        "application_type", "access_mode", "azure_state", "disabled", "guest",
@@ -70,6 +71,7 @@ _KEY_DATASETS = {
     "users": ("systemusers", "graph_users"), "teams": ("teams",), "roles": ("roles",),
     "connections": ("connections",), "connection_references": ("connection_references",),
     "flows": ("workflows",), "process_licenses": ("process_licenses",),
+    "dlp_policies": ("dlp_policies",),
 }
 
 # Workflow statecode / statuscode: 1/2 Activated, 0/1 Draft. YAML reads bare on/off as booleans.
@@ -384,7 +386,7 @@ class _Builder:
             "enabled": not user.disabled,
             "user_type": "Guest" if user.guest else "Member",
             "licenses": user.licenses,  # None: not stated, so unknown (never "holds none")
-            "source": self.doc.source(user.node),
+            "source": {"line": self.doc.source(user.node)["line"]},  # the file: raw["tenant_files"], as in exports
         }
 
     # ---- connections, references, flows
@@ -529,6 +531,9 @@ def load_snapshot(path: Path, display: str) -> dict[str, Any]:
         "graph_users": [builder.graph_user(u) for u in builder.users if u.upn and not u.application_id],
         "skus": [],  # SKUs come from the catalog, with the policy's overrides
         "process_licenses": [norm_ref(ref) for ref in doc.strings(root, "process_licenses")],
+        "tenant_files": {"graph_users": doc.file},
     })
+    if "dlp_policies" in root:  # the tenant's data policies, only when the snapshot lists them
+        raw["dlp_policies"] = snapshot_dlp_policies(doc, root, _uuid)
     raw["available"] = _available(root, raw)
     return raw

@@ -20,9 +20,9 @@ from lxml import etree
 
 from ..errors import InputError
 from ..parsing import parse_json, parse_xml
+from ..platform import DEPTHS, api_name, norm_guid, parse_privilege
 from ..reading import Limits
 from .files import DirTree, FileTree, ZipTree
-from ..platform import DEPTHS, api_name, norm_guid, parse_privilege
 from .flows import analyse_flow
 
 ENV_VAR_TYPES = {100000000: "String", 100000001: "Number", 100000002: "Boolean", 100000003: "JSON",
@@ -259,6 +259,41 @@ def _canvas_apps(custom, tree: FileTree, cname: str) -> list[dict]:
     return _components(custom, tree, cname, "CanvasApp", "CanvasApps", ".meta.xml", _canvas_app)
 
 
+def _openapi_host(tree: FileTree, path: str | None) -> tuple[str | None, str | None]:
+    """(host, base URL) of a custom connector's OpenAPI definition: ``/Connector/x_openapidefinition.json``
+    in the XML, ``Connectors/x_openapidefinition.json`` in the zip or folder."""
+    if not path:
+        return None, None
+    base = path.replace("\\", "/").lstrip("/").rsplit("/", 1)[-1]
+    actual = tree.find(path.replace("\\", "/").lstrip("/")) or tree.find(f"Connectors/{base}")
+    if not actual:
+        return None, None
+    src = tree.source(actual)
+    spec = parse_json(tree.read(actual), file=src["file"], entry=src.get("entry")).value
+    host = spec.get("host") if isinstance(spec, dict) and isinstance(spec.get("host"), str) else None
+    if not host:
+        return None, None
+    schemes = spec.get("schemes") if isinstance(spec.get("schemes"), list) else []
+    scheme = schemes[0] if schemes and isinstance(schemes[0], str) else "https"
+    base_path = spec.get("basePath") if isinstance(spec.get("basePath"), str) else ""
+    return host, f"{scheme}://{host}{base_path}"
+
+
+def _custom_connector(el: etree._Element, tree: FileTree, name: str) -> dict:
+    host, url = _openapi_host(tree, _text(el, "openapidefinition"))
+    return {
+        "id": norm_guid(_text(el, "connectorid")),
+        "name": _text(el, "name") or "",
+        "display_name": _text(el, "displayname"),
+        "host": host, "url": url,
+        "source": tree.source(name, el.sourceline),
+    }
+
+
+def _custom_connectors(custom, tree: FileTree, cname: str) -> list[dict]:
+    return _components(custom, tree, cname, "Connector", "Connectors", ".xml", _custom_connector)
+
+
 #: ``<OwnershipTypeMask>`` as solution XML spells it → Dataverse's ``OwnershipTypes`` name.
 #: Exports write ``OrgOwned`` for ``OrganizationOwned`` (and ``UserOwned``, ``BusinessOwned``).
 _OWNERSHIP = {"orgowned": "OrganizationOwned", "organizationowned": "OrganizationOwned",
@@ -380,6 +415,7 @@ def load_solution(path: Path, display: str, limits: Limits | None = None) -> dic
         "roles": _roles(custom, tree, cust_name),
         "flows": _workflows(custom, tree, cust_name),
         "canvas_apps": _canvas_apps(custom, tree, cust_name),
+        "custom_connectors": _custom_connectors(custom, tree, cust_name),
         "app_modules": _app_modules(custom, tree, cust_name),
         "entities": _entities(custom, tree, cust_name),
         "environment_variables": _environment_variables(tree),

@@ -12,7 +12,9 @@ so far had the same hash.
 
 from __future__ import annotations
 
+import hashlib
 import re
+from bisect import bisect_right
 from pathlib import Path
 
 _BLOCK = 100
@@ -95,24 +97,69 @@ def hashes_of_lines(text: str, lines: set[int]) -> dict[int, str]:
     units += chr(_EOF) + "\0" * _BLOCK
     starts = [0] + [m.end() for m in _LINE_START.finditer(units, 0, len(units) - _BLOCK - 1)]
     wanted = {n: units[starts[n - 1]:starts[n - 1] + _BLOCK] for n in lines if 0 < n <= len(starts)}
+    windows = _by_window(wanted)
+    counts = _counts_by_search(units, starts, windows) if len(windows) <= _SEARCHED_WINDOWS \
+        else _counts_by_lines(units, starts, wanted)
+    return {n: f"{_window_hash(w)}:{counts[n]}" for n, w in wanted.items()}
+
+
+#: Up to this many distinct windows, each is searched for through the text (str.find, in C);
+#: beyond, one pass over the lines compares each line's window (Python, but once).
+_SEARCHED_WINDOWS = 16
+
+
+def _counts_by_search(units: str, starts: list[int], windows: dict[str, list[int]]) -> dict[int, int]:
+    """Where each window starts a line (after a LF, or at 0), up to the last line that needs it:
+    a line's 100 units rarely occur anywhere else, so few places are looked at."""
+    counts: dict[int, int] = {}
+    for window, numbers in windows.items():
+        last, found, at = starts[max(numbers) - 1], [], units.find(window)
+        while 0 <= at <= last:
+            if at == 0 or units[at - 1] == "\n":
+                found.append(at)
+            at = units.find(window, at + 1)
+        for n in numbers:
+            counts[n] = bisect_right(found, starts[n - 1])
+    return counts
+
+
+def _counts_by_lines(units: str, starts: list[int], wanted: dict[int, str]) -> dict[int, int]:
     targets = set(wanted.values())
     seen: dict[str, int] = {}
     counts: dict[int, int] = {}
-    last = max(wanted, default=0)
-    for number in range(1, last + 1):
+    for number in range(1, max(wanted) + 1):
         window = units[starts[number - 1]:starts[number - 1] + _BLOCK]
         if window in targets:
             seen[window] = seen.get(window, 0) + 1
             if number in wanted:
                 counts[number] = seen[window]
-    return {n: f"{_window_hash(w)}:{counts[n]}" for n, w in wanted.items()}
+    return counts
 
 
-def file_line_hashes(path: Path, lines: set[int] | None = None) -> dict[int, str] | None:
-    """Hashes of a text file's lines (only ``lines`` when given), or None when it cannot be read
-    as UTF-8 text."""
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except (OSError, ValueError):  # ValueError: not UTF-8, or a path no file system can hold
-        return None
-    return line_hashes(text) if lines is None else hashes_of_lines(text, lines)
+def _by_window(wanted: dict[int, str]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for number, window in wanted.items():
+        out.setdefault(window, []).append(number)
+    return out
+
+
+def files_line_hashes(root: Path, wanted: dict[str, set[int]]) -> dict[str, dict[int, str] | None]:
+    """The hashes of the ``wanted`` lines of each text file (paths relative to ``root``; None for a
+    file that cannot be read as UTF-8 text), computed once per content: Microsoft Graph's
+    ``users.json`` is the same bytes in every environment's export, and results point into each."""
+    out: dict[str, dict[int, str] | None] = {}
+    by_content: dict[bytes, tuple[str, list[str]]] = {}
+    for file in wanted:
+        try:
+            data = (root / file).read_bytes()
+            text = data.decode("utf-8")
+        except (OSError, ValueError):  # ValueError: not UTF-8, or a path no file system can hold
+            out[file] = None
+            continue
+        by_content.setdefault(hashlib.sha256(data).digest(), (text, []))[1].append(file)
+    for text, files in by_content.values():
+        hashes = hashes_of_lines(text, set().union(*(wanted[f] for f in files)))
+        for file in files:
+            out[file] = {n: hashes[n] for n in wanted[file] if n in hashes}
+    return out
+

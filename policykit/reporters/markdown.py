@@ -7,7 +7,14 @@ grouped by rule in collapsed ``<details>``, and the skipped rules, collapsed.
 
 Choices a reader of the output should know:
 
-- Waived findings are counted, never listed: like the SARIF log, the page shows what is open.
+- Waived findings are left out of the findings table (like the SARIF log, it shows what is
+  open) and listed apart, collapsed, each with its waiver's reason (and owner, ticket, approver,
+  expiry when the waiver carries them).
+- The identity graph (solution → connection reference → connection → account) of each
+  environment is a mermaid ``flowchart LR``, which GitHub draws. Node ids are counters; labels
+  are quoted with every character but letters, digits, space and ``_.,/-`` written as mermaid
+  entity codes (``#35;``), so no name can close a label, a statement or the code fence. At most
+  ``MAX_GRAPH_BINDINGS`` bindings are drawn; the rest are counted.
 - Messages, names and paths come from the scanned files, which a pull request's author
   controls, so every piece of text is escaped to render literally: no markdown, no HTML, no
   math, no table cell broken by ``|``, line breaks as ``<br>``, and no ``@mention`` that would
@@ -30,6 +37,7 @@ import re
 from collections.abc import Iterable
 
 from ..errors import escape_controls, one_line
+from ..inventory import graph_layers
 from ..models import (
     LEVELS,
     Finding,
@@ -40,11 +48,14 @@ from ..models import (
     ScanResult,
     Source,
 )
+from .html import waiver_details
 from .sarif import NOTE_LIMIT, input_failure_key
 from .text import where
 
 #: The most findings listed; the rest are counted in a note pointing at the SARIF report.
 MAX_ROWS = 1000
+#: The most bindings drawn in the mermaid identity graph (all environments together).
+MAX_GRAPH_BINDINGS = 300
 
 _ICONS = {"error": ":x:", "warning": ":warning:", "note": ":information_source:"}
 _COUNT_HEADINGS = ("Errors", "Warnings", "Notes", "Waived", "Rule failures", "Input failures")
@@ -73,6 +84,8 @@ def to_markdown(result: ScanResult, *, max_rows: int = MAX_ROWS) -> str:
         _failures(result, max_rows),
         _findings_table(shown, rules, hidden=len(ordered) - len(shown)),
         _by_rule(shown, ordered, rules),
+        _waived(result, max_rows),
+        _identity_graph(result),
         _skipped(result.skipped, max_rows),
         _notices(result.notices, max_rows),
     ]
@@ -259,3 +272,69 @@ def _skipped(skipped: list[tuple[str, str]], max_rows: int) -> str:
     items = [f"- {code(rule_id)}: {escape(one_line(reason))}" for rule_id, reason in sorted(skipped)]
     rule_count = len({rule_id for rule_id, _ in skipped})
     return _details(f"Skipped rules ({rule_count})", _capped(items, max_rows))
+
+
+# --------------------------------------------------------------------------- waivers, identity graph
+
+
+def _waived(result: ScanResult, max_rows: int) -> str:
+    """The waived findings, collapsed, each with its waiver's reason and details."""
+    waived = sorted((f for f in result.findings if f.waived), key=Finding.sort_key)
+    if not waived:
+        return ""
+    items = []
+    for f in waived:
+        env = f" \\[{escape(f.environment)}\\]" if f.environment else ""
+        extra = "".join(f"; {escape(label)}: {escape(value)}" for label, value in waiver_details(f))
+        items.append(f"- {code(f.rule_id)} {_location(f.source)}{env}: **waived**: {escape((f.waived or '').strip())}"
+                     f"{extra}")
+    return _details(f"Waived findings ({len(waived)})", _capped(items, max_rows))
+
+
+_MERMAID_SAFE = re.compile(r"[A-Za-z0-9 _.,/-]")
+_MERMAID_SHAPES = {"solution": ('["', '"]'), "reference": ('("', '")'), "connection": ('[["', '"]]'),
+                   "account": ('(["', '"])')}
+_MERMAID_CLASSES = ("classDef person fill:#ffebe9,stroke:#cf222e", "classDef technical fill:#fbefff,stroke:#8250df",
+                    "classDef application fill:#ddf4ff,stroke:#0969da", "classDef unbound stroke:#cf222e,stroke-dasharray:4 3")
+
+
+def mermaid_label(text: str) -> str:
+    """``text`` as a quoted mermaid label: every character but letters, digits, space and ``_.,/-``
+    as an entity code (``#34;``), control and bidi characters escaped first."""
+    return '"' + "".join(c if _MERMAID_SAFE.fullmatch(c) else f"#{ord(c)};" for c in escape_controls(text)) + '"'
+
+
+def _identity_graph(result: ScanResult) -> str:
+    envs = [e for e in (result.inventory.get("environments") or []) if e.get("bindings")]
+    if not envs:
+        return ""
+    lines = ["flowchart LR", *(f"  {c}" for c in _MERMAID_CLASSES)]
+    classes: list[str] = []
+    budget = MAX_GRAPH_BINDINGS
+    for i, env in enumerate(envs, 1):
+        bindings = env["bindings"][:max(budget, 0)]
+        budget -= len(env["bindings"])
+        if bindings:
+            lines += _mermaid_environment(f"e{i}", env["name"], bindings, classes)
+    lines += classes
+    total = sum(len(e["bindings"]) for e in envs)
+    note = f"\n\n_{_plural(-budget, 'more binding')} not drawn._" if budget < 0 else ""
+    return ("### Identity graph\n\nSolution → connection reference → connection → the account it signs in as "
+            f"({_plural(total, 'binding')}).\n\n```mermaid\n" + "\n".join(lines) + "\n```" + note)
+
+
+def _mermaid_environment(prefix: str, name: str, bindings: list[dict], classes: list[str]) -> list[str]:
+    """One environment's subgraph; its nodes' class statements go to ``classes``."""
+    columns, edges = graph_layers(bindings)
+    ids: dict[str, str] = {}
+    lines = [f"  subgraph {prefix}[{mermaid_label(name)}]", "    direction LR"]
+    for column in columns:
+        for node in column:
+            ident = ids[node["id"]] = f"{prefix}n{len(ids) + 1}"
+            left, right = _MERMAID_SHAPES[node["column"]]
+            label = node["label"] + (f" / {node['detail']}" if node["detail"] and node["column"] != "reference" else "")
+            lines.append(f"    {ident}{left}{mermaid_label(label)[1:-1]}{right}")
+            if node["kind"] in ("person", "technical", "application", "unbound"):
+                classes.append(f"  class {ident} {node['kind']}")
+    lines += [f"    {ids[a]} --> {ids[b]}" for a, b in edges]
+    return [*lines, "  end"]

@@ -67,7 +67,7 @@ from ..models import (
     ScanResult,
     Source,
 )
-from .linehash import file_line_hashes
+from .linehash import files_line_hashes
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -202,7 +202,8 @@ def to_sarif(
     invocation = _invocation(result, index, unlocated, dropped, max_results, times)
     run = _om(
         om.Run,
-        tool=_om(om.Tool, driver=_driver(rules, tool_version, information_uri, help_uri_base)),
+        tool=_om(om.Tool, driver=_driver(rules, tool_version, information_uri, help_uri_base),
+                 extensions=_extensions(rules, help_uri_base) or None),
         automation_details=_automation_details(result, category, azure_pipeline),
         invocations=[invocation],
         results=results,
@@ -286,6 +287,23 @@ def _driver(rules: list[Rule], version: str, information_uri: str, help_uri_base
         # Every rule that ran, not only those that fired, so that GitHub closes fixed alerts.
         rules=[_descriptor(rule, help_uri_base) for rule in rules],
     )
+
+
+def _extensions(rules: list[Rule], help_uri_base: str) -> list[om.ToolComponent]:
+    """One tool component per rule pack other than the built-in one (name, version, its rules), so
+    code scanning shows which pack a rule came from. Results still point at the driver's rules; a
+    pack's rules carry their own help (GitHub requires it) but no help URI into PolicyKit's docs."""
+    packs: dict[tuple[str, str], list[Rule]] = {}
+    for rule in rules:
+        if rule.pack and rule.pack != TOOL_NAME.lower():
+            packs.setdefault((rule.pack, rule.pack_version), []).append(rule)
+    components = []
+    for (name, version), members in sorted(packs.items()):
+        descriptors = [_descriptor(r, help_uri_base) for r in sorted(members, key=lambda r: r.id)]
+        for descriptor in descriptors:
+            descriptor.help_uri = None
+        components.append(_om(om.ToolComponent, name=name, version=version or None, rules=descriptors))
+    return components
 
 
 def _descriptor(rule: Rule, help_uri_base: str) -> om.ReportingDescriptor:
@@ -454,7 +472,7 @@ def _line_hashes(located: list[tuple[Finding, Source]], source_root: Path | None
     for _, source in located:
         if not source.entry:
             wanted.setdefault(source.file, set()).add(source.line or 1)
-    return {file: file_line_hashes(source_root / file, lines) for file, lines in wanted.items()}
+    return files_line_hashes(source_root, wanted)
 
 
 def _cap(results: list[om.Result], limit: int) -> tuple[list[om.Result], int]:

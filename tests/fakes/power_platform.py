@@ -28,7 +28,10 @@ keeps the request's query as sent and adds ``$skiptoken``; a client must treat i
 
 Graph is tenant-wide: ``/users`` and ``/subscribedSkus`` serve the union of every environment's
 ``users.json`` / ``subscribedSkus.json`` (rows de-duplicated by ``id`` / ``skuId``, first file's
-``@odata.context``). ``processlicenses.json`` is never served: no API returns it.
+``@odata.context``). ``processlicenses.json`` is never served: no API returns it. The data policies
+(``/providers/PowerPlatform.Governance/v2/policies``, no ``api-version``) are the union of every
+folder's ``dlppolicies.json``: the list gives each ``policyDefinition`` (paged with ``nextLink``),
+``.../policies/{name}`` the whole body.
 
 Errors: Dataverse ``{"error": {"code": "0x…", "message"}}`` (404 ``0x80060888`` "Resource not found for
 the segment 'x'.", unknown role ``0x80040217``, 429 ``0x80072322``), 401 with an empty body and
@@ -63,6 +66,8 @@ DATAVERSE_MAX_PAGE = 5000
 GRAPH_DEFAULT_PAGE = 100
 GRAPH_MAX_TOP = 999
 
+_DLP_LIST = re.compile(r"/providers/powerplatform\.governance/v2/policies/?", re.I)
+_DLP_ONE = re.compile(r"/providers/powerplatform\.governance/v2/policies/([^/]+)/?", re.I)
 _BAP_LIST = re.compile(r"/providers/microsoft\.businessappplatform/scopes/admin/environments/?", re.I)
 _BAP_ONE = re.compile(r"/providers/microsoft\.businessappplatform/scopes/admin/environments/([^/]+)/?", re.I)
 _CONNECTIONS = re.compile(r"/providers/microsoft\.powerapps/scopes/admin/environments/([^/]+)/connections/?", re.I)
@@ -153,6 +158,17 @@ def _tenant_wide(environments: list[dict[str, Any]], name: str, key: str) -> dic
                 merged["value"].append(row)
                 seen.add(ident)
     return merged
+
+
+def _policies(environments: list[dict[str, Any]]) -> dict[str, dict]:
+    """The tenant's data policies by name: the union of every folder's ``dlppolicies.json``."""
+    out: dict[str, dict] = {}
+    for files in environments:
+        body = files.get("dlppolicies.json")
+        for row in (body.get("value") or []) if isinstance(body, dict) else []:
+            name = ((row.get("policyDefinition") or {}).get("name") or "").lower()
+            out.setdefault(name, row)
+    return out
 
 
 def _opaque(offset: int) -> str:
@@ -254,6 +270,7 @@ class FakeTenant:
         envs = list(self._envs.values())
         self._graph = {"users": _tenant_wide(envs, "users.json", "id"),
                        "subscribedSkus": _tenant_wide(envs, "subscribedSkus.json", "skuId")}
+        self._dlp = _policies(envs)
         self._faults: list[dict] = []
         self._positions: dict[tuple[str, str], dict[str, int]] = {}
         self._lock = threading.Lock()
@@ -351,6 +368,8 @@ class FakeTenant:
             return self._dataverse(rest, parts, query, headers)
         if api == "graph":
             return self._graph_route(rest, parts, query)
+        if api == "bap" and (_DLP_LIST.fullmatch(rest) or _DLP_ONE.fullmatch(rest)):
+            return self._dlp_route(rest, parts, query)  # the governance API takes no api-version
         if "api-version" not in query:
             return _error(400, "MissingApiVersionParameter",
                           "The api-version query parameter (?api-version=) is required for all requests.")
@@ -473,6 +492,19 @@ class FakeTenant:
         if env_id not in self._envs:
             return _error(404, "EnvironmentNotFound", f"The environment '{match.group(1)}' could not be found.")
         return Reply(200, _dumps(self._environment(env_id)), {"Content-Type": _JSON})
+
+    def _dlp_route(self, rest: str, parts: Any, query: dict[str, str]) -> Reply:
+        """Data policies: the list names each policy (``policyDefinition`` alone, so a client must
+        read each one whole, as Microsoft's Terraform provider does); one policy is its whole body."""
+        if _DLP_LIST.fullmatch(rest):
+            listed = [{"policyDefinition": row.get("policyDefinition")} for _, row in sorted(self._dlp.items())]
+            return self._admin_list({"value": listed}, parts, query)
+        match = _DLP_ONE.fullmatch(rest)
+        assert match is not None
+        row = self._dlp.get(unquote(match.group(1)).lower())
+        if row is None:
+            return _error(404, "PolicyNotFound", f"The policy '{match.group(1)}' could not be found.")
+        return Reply(200, _dumps(row), {"Content-Type": _JSON})
 
     def _powerapps(self, rest: str, parts: Any, query: dict[str, str]) -> Reply:
         match = _CONNECTIONS.fullmatch(rest)

@@ -1,0 +1,34 @@
+"""The JMESPath functions every rule can call, evaluated the way the engine evaluates a query."""
+
+from __future__ import annotations
+
+import jmespath
+
+from policykit.functions import BaseFunctions
+
+
+def search(query: str, data: dict, **parameters) -> object:
+    functions = BaseFunctions()
+    functions.parameters = parameters
+    return jmespath.search(query, data, options=jmespath.Options(custom_functions=functions))
+
+
+def test_contains_ci_ignores_case_like_the_lowered_projection_it_replaces() -> None:
+    roles = {"privileges": [{"name": "prvWriteRole"}, {"name": "PRVREADACCOUNT"}, {"name": None},
+                            {"name": "prvcreateuser"}]}
+    wanted = ["prvWriteRole", "prvCreateUser", 7]
+    fast = search("privileges[?contains_ci(param('p'), name)].name", roles, p=wanted)
+    slow = search("privileges[?contains(param('p')[?type(@) == 'string'].lower(@), lower(name))].name",
+                  roles, p=wanted)
+    assert fast == slow == ["prvWriteRole", "prvcreateuser"]
+
+
+def test_contains_ci_sees_each_list_as_it_is_now() -> None:
+    """The lowered set is remembered per list object, never for a list that no longer holds it."""
+    functions = BaseFunctions()
+    first = ["A"]
+    assert functions._func_contains_ci(first, "a") is True
+    del first
+    second = ["B"]  # possibly at the address of a freed list: the identity check tells them apart
+    assert functions._func_contains_ci(second, "a") is False and functions._func_contains_ci(second, "b")
+    assert functions._func_contains_ci([], None) is False
