@@ -20,7 +20,7 @@ from pathlib import Path
 import jmespath
 from jmespath.exceptions import JMESPathError
 
-from . import __version__
+from . import __version__, clock
 from .errors import (
     OutputError,
     PolicyKitError,
@@ -39,6 +39,7 @@ from .scanner import (
     load_estate,
     scan,
 )
+from .waivers import WARN_EXPIRY_DAYS
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 INFORMATION_URI = "https://github.com/policykit/power-policykit"
@@ -66,6 +67,16 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: '{text}'") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: '{text}'")
+    return value
+
+
+def _days(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: '{text}'")
     return value
 
 
@@ -102,8 +113,17 @@ def make_parser() -> argparse.ArgumentParser:
                    help="text (terminal), sarif (code scanning), markdown (PR comment / job summary), "
                         "json (one finding per line), html (one self-contained page for reviewers, printable)")
     s.add_argument("--evidence", action="store_true",
-                   help="SARIF for audits: keep waived findings as suppressions, hash every input, "
-                        "record start and end time")
+                   help="for audits (sarif, html): keep waived findings as suppressions, hash every input and "
+                        "the rule set, record the policy's overrides, the command line, the git commit, the "
+                        "collections, start and end time (docs/evidence.md)")
+    s.add_argument("--evidence-bundle", metavar="DIR",
+                   help="also write DIR/: the evidence SARIF, the HTML report, an in-toto statement and its "
+                        "predicate, and SHA256SUMS over them (docs/evidence.md)")
+    s.add_argument("--warn-expiry-days", type=_days, default=WARN_EXPIRY_DAYS, metavar="N",
+                   help="report waivers that expire within N days (default %(default)s)")
+    s.add_argument("--today", metavar="YYYY-MM-DD",
+                   help="the day waivers are judged on: expired, expiring (default: $POLICYKIT_TODAY, else "
+                        "today in UTC)")
     s.add_argument("--reproducible", action="store_true",
                    help="no timestamps in --evidence or html output (also when SOURCE_DATE_EPOCH is set)")
     s.add_argument("-o", "--output", metavar="FILE", help="write the report here (default: stdout)")
@@ -111,6 +131,7 @@ def make_parser() -> argparse.ArgumentParser:
                    help="exit 1 when a finding is at or above this level (default: error)")
     s.add_argument("--category", help="SARIF automationDetails.id (default: policykit/<estate>/)")
     s.add_argument("--help-uri-base", default=DEFAULT_HELP_BASE, help="base URL of the rule docs")
+    _baseline_options(s)
     r = sub.add_parser("rules", help="list the rules with their packs")
     r.add_argument("--plugin", action="append", default=[], metavar="MODULE")
     r.add_argument("--no-plugins", action="store_true")
@@ -131,11 +152,47 @@ def make_parser() -> argparse.ArgumentParser:
     from .pack_commands import add_parsers
     add_parsers(sub)
     _catalog_parser(sub)
+    _diff_parser(sub)
     _collect_parser(sub)
     for command in sub.choices.values():  # also after the command: policykit scan ... --debug
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="on an internal error, print the Python traceback")
     return parser
+
+
+def _baseline_options(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--root", metavar="DIR",
+                   help="SARIF URIs are relative to this folder (default: the top of the git work tree, "
+                        "else the working directory)")
+    s.add_argument("--baseline", metavar="SARIF",
+                   help="a previous PolicyKit SARIF log: each SARIF result gets its baselineState "
+                        "(new, unchanged, updated, absent) by rule and fingerprint")
+    s.add_argument("--fail-on-new", action="store_true",
+                   help="with --baseline: exit 1 only for findings at or above --fail-on that the baseline "
+                        "does not hold open (new ones, and ones whose waiver ended)")
+    s.add_argument("--by", choices=("rule", "control"), default="rule",
+                   help="html, markdown: also group the rules by the compliance controls they map to "
+                        "(docs/controls.md)")
+
+
+def _diff_parser(sub) -> None:
+    d = sub.add_parser("diff", help="compare two PolicyKit SARIF logs: new, resolved, regressed, newly waived, "
+                                    "waivers about to expire")
+    d.add_argument("old", metavar="OLD.sarif")
+    d.add_argument("new", metavar="NEW.sarif")
+    d.add_argument("--format", choices=("text", "markdown"), default="text")
+    d.add_argument("-o", "--output", metavar="FILE", help="write the report here (default: stdout)")
+    d.add_argument("--fail-on", choices=(*LEVELS, "never"), default="never",
+                   help="exit 1 when a new or regressed finding is at or above this level (default: never)")
+    d.add_argument("--expiring-days", type=_positive, default=30, metavar="N",
+                   help="list the waivers of NEW that expire within N days (default %(default)s)")
+    d.add_argument("--today", metavar="YYYY-MM-DD",
+                   help="the day expiry is judged on (default: $POLICYKIT_TODAY, else today in UTC)")
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .diff import run
+    return run(args)
 
 
 def _catalog_parser(sub) -> None:
@@ -232,6 +289,7 @@ def write_atomic(path: str | None, text: str) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            _chmod_like_open(fh.fileno(), target)
         os.replace(tmp, target)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -239,6 +297,20 @@ def write_atomic(path: str | None, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _chmod_like_open(fd: int, target: Path) -> None:
+    """Give the temporary file (``mkstemp`` makes it ``0600``) the mode ``open()`` would have given
+    the report: the replaced file's own mode, or ``0666`` less the user's umask for a new one."""
+    if not hasattr(os, "fchmod"):  # Windows: no modes to speak of
+        return
+    try:
+        mode = target.stat().st_mode & 0o7777
+    except OSError:
+        mask = os.umask(0o022)  # the only way to read the umask: set it and put it back
+        os.umask(mask)
+        mode = 0o666 & ~mask
+    os.fchmod(fd, mode)
 
 
 def _write_stdout(data: bytes) -> None:
@@ -253,41 +325,103 @@ def _write_stdout(data: bytes) -> None:
     sys.stdout.flush()
 
 
-def exit_code(result: ScanResult, fail_on: str) -> int:
+def exit_code(result: ScanResult, fail_on: str, baseline=None) -> int:
+    """0, 1 or 2 (see the module); with a ``baseline`` (``--fail-on-new``) only the findings it does
+    not hold open count: new ones, and ones it held waived whose waiver has ended."""
     if not result.complete:
         return EXIT_ERROR
     if fail_on == "never":
         return EXIT_OK
     threshold = LEVELS.index(fail_on)
-    return EXIT_FINDINGS if any(LEVELS.index(f.level) <= threshold for f in result.active) else EXIT_OK
+    findings = result.active
+    if baseline is not None:
+        from .reporters.sarif import fingerprint
+        findings = [f for f in findings if not baseline.active(f.rule_id, fingerprint(f.rule_id, f.key))]
+    return EXIT_FINDINGS if any(LEVELS.index(f.level) <= threshold for f in findings) else EXIT_OK
+
+
+def scan_root(args: argparse.Namespace) -> Path:
+    """``--root``, else the top of the git work tree holding the working directory, else the latter."""
+    from .reading import git_top_level
+    if getattr(args, "root", None):
+        root = Path(args.root)
+        if not _exists(root) or not root.is_dir():
+            raise UsageError(f"--root: folder not found: {args.root}")
+        return root.resolve()
+    here = Path.cwd().resolve()
+    return git_top_level(here) or here
+
+
+def _baseline_log(args: argparse.Namespace):
+    """``--baseline``: the previous log, read before the scan so that a wrong file fails fast."""
+    if getattr(args, "fail_on_new", False) and not getattr(args, "baseline", None):
+        raise UsageError("--fail-on-new needs --baseline PREVIOUS.sarif")
+    if getattr(args, "by", "rule") != "rule" and args.format not in ("html", "markdown"):
+        raise UsageError("--by control applies to --format html or markdown")
+    if not getattr(args, "baseline", None):
+        return None
+    from .baseline import read_log
+    return read_log(Path(args.baseline), args.baseline)
+
+
+def _timestamps(args: argparse.Namespace) -> bool:
+    return not (args.reproducible or "SOURCE_DATE_EPOCH" in os.environ)
+
+
+def _sarif_text(args: argparse.Namespace, result: ScanResult, evidence: bool) -> str:
+    from .reporters.sarif import MAX_RESULTS, AzurePipeline, to_sarif
+    if len(result.findings if evidence else result.active) > MAX_RESULTS:
+        sys.stderr.write(f"policykit: warning: more than {MAX_RESULTS} findings; the SARIF keeps the "
+                         f"{MAX_RESULTS} most severe (GitHub's limit per run)\n")
+    return to_sarif(result, tool_version=__version__, information_uri=INFORMATION_URI,
+                    help_uri_base=args.help_uri_base, category=args.category,
+                    azure_pipeline=AzurePipeline.from_env(os.environ), source_root=Path.cwd(),
+                    evidence=evidence, timestamps=_timestamps(args), root=scan_root(args),
+                    baseline=getattr(args, "baseline_log", None))
+
+
+def _html_text(args: argparse.Namespace, result: ScanResult) -> str:
+    from .reporters.html import to_html
+    if getattr(args, "by", "rule") == "control":
+        from .controls import headings, ordered
+        return to_html(result, tool_version=__version__, timestamps=_timestamps(args),
+                       group=lambda row: headings(row.rule), order=ordered)
+    return to_html(result, tool_version=__version__, timestamps=_timestamps(args))
+
+
+def write_bundle(args: argparse.Namespace, result: ScanResult) -> None:
+    """``--evidence-bundle DIR``: the evidence SARIF, the HTML report, the in-toto statement and
+    its predicate, and SHA256SUMS over them (policykit.evidence.bundle)."""
+    from .evidence import bundle
+    folder = Path(args.evidence_bundle)
+    files = bundle(result, _sarif_text(args, result, True), _html_text(args, result), _timestamps(args))
+    for name, data in files.items():
+        write_atomic(str(folder / name), data.decode("utf-8"))
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from .reporters.sarif import MAX_RESULTS, AzurePipeline, to_sarif
     from .reporters.text import summary, to_text
-    if args.evidence and args.format != "sarif":
-        raise UsageError("--evidence applies to --format sarif")
+    if args.evidence and args.format not in ("sarif", "html"):
+        raise UsageError("--evidence applies to --format sarif or html")
+    args.baseline_log = _baseline_log(args)
+    evidence = args.evidence or bool(args.evidence_bundle)
     result = scan(estate_from_args(args), plugins=args.plugin, entry_points=not args.no_plugins,
-                  inventory=args.format in ("html", "markdown"))
+                  inventory=args.format in ("html", "markdown") or evidence, warn_expiry_days=args.warn_expiry_days,
+                  evidence=evidence, today=clock.today(args.today))
+    if evidence:
+        result.evidence["command_line"] = ["policykit", *getattr(args, "argv", [])]
+    if args.evidence_bundle:
+        write_bundle(args, result)
     if args.format == "sarif":
-        if len(result.findings if args.evidence else result.active) > MAX_RESULTS:
-            sys.stderr.write(f"policykit: warning: more than {MAX_RESULTS} findings; the SARIF keeps the "
-                             f"{MAX_RESULTS} most severe (GitHub's limit per run)\n")
-        text = to_sarif(result, tool_version=__version__, information_uri=INFORMATION_URI,
-                        help_uri_base=args.help_uri_base, category=args.category,
-                        azure_pipeline=AzurePipeline.from_env(os.environ), source_root=Path.cwd(),
-                        evidence=args.evidence,
-                        timestamps=not (args.reproducible or "SOURCE_DATE_EPOCH" in os.environ))
+        text = _sarif_text(args, result, args.evidence)
     elif args.format == "markdown":
         from .reporters.markdown import to_markdown
-        text = to_markdown(result)
+        text = to_markdown(result, by=args.by)
     elif args.format == "json":
         from .reporters.jsonlines import to_json_lines
         text = to_json_lines(result)
     elif args.format == "html":
-        from .reporters.html import to_html
-        text = to_html(result, tool_version=__version__,
-                       timestamps=not (args.reproducible or "SOURCE_DATE_EPOCH" in os.environ))
+        text = _html_text(args, result)
     else:
         text = to_text(result, color=args.output is None and sys.stdout.isatty())
     write_atomic(args.output, text)
@@ -297,7 +431,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     _input_failures(result.input_failures)
     for failure in result.rule_failures:
         error_line(f"rule {failure.rule_id} failed: {failure.reason}")
-    return exit_code(result, args.fail_on)
+    return exit_code(result, args.fail_on, args.baseline_log if args.fail_on_new else None)
 
 
 def _input_failures(failures) -> None:
@@ -446,7 +580,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"scan": cmd_scan, "rules": cmd_rules, "explain": cmd_explain, "doc": cmd_doc, "catalog": cmd_catalog,
-            "collect": cmd_collect}
+            "collect": cmd_collect, "diff": cmd_diff}
 # Rule authors' commands (policykit/pack_commands.py): packs, fixtures, checks, scaffolding.
 COMMANDS.update({"test": lambda a: _pack_command("cmd_test", a), "validate": lambda a: _pack_command("cmd_validate", a),
                  "new-rule": lambda a: _pack_command("cmd_new_rule", a),
@@ -463,6 +597,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = False
     try:
         args = make_parser().parse_args(argv)
+        args.argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]  # the evidence records it
         debug = args.debug
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:

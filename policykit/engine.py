@@ -14,10 +14,12 @@ from typing import Any
 import jmespath
 from jmespath.exceptions import JMESPathError
 
+from . import clock
 from .errors import RuleError, jmespath_error_line, one_line
 from .functions import BaseFunctions
 from .models import Finding, Rule, RuleFailure, Source
 from .policy import Policy
+from .waivers import Ledger
 
 
 def functions_class(contributed: Iterable[type | None]) -> type:
@@ -141,8 +143,14 @@ def _failure(rule: Rule, reason: str) -> RuleFailure:
 
 
 def run_rules(document: dict, rules: list[Rule], policy: Policy, functions: type,
-              today: _dt.date | None = None) -> tuple[list[Finding], list[RuleFailure], list[tuple[str, str]]]:
-    """Run every enabled rule; return findings, rule failures and (rule id, reason) skips."""
+              today: _dt.date | None = None, ledger: Ledger | None = None,
+              ) -> tuple[list[Finding], list[RuleFailure], list[tuple[str, str]]]:
+    """Run every enabled rule; return findings, rule failures and (rule id, reason) skips.
+
+    Each finding is judged against the policy's waivers by ``ledger`` (one is made for ``today``,
+    default the current date, when not given): the caller's ledger then knows what each waiver
+    matched."""
+    ledger = ledger or Ledger(policy.waivers, today or clock.today())
     findings: list[Finding] = []
     failures: list[RuleFailure] = []
     skipped: list[tuple[str, str]] = []
@@ -157,7 +165,7 @@ def run_rules(document: dict, rules: list[Rule], policy: Policy, functions: type
             skipped += [(rule.id, s) for s in skips]
             options = options_for(functions, effective_parameters(rule, policy))
             for obj in query_objects(compiled, data, options):
-                findings.append(_finding(compiled, obj, level, options, policy, today))
+                findings.append(_finding(compiled, obj, level, options, ledger))
         except RuleError as exc:
             failures.append(_failure(rule, exc.reason))
         except JMESPathError as exc:  # e.g. a function called with the wrong types at run time
@@ -169,8 +177,7 @@ def run_rules(document: dict, rules: list[Rule], policy: Policy, functions: type
     return findings, failures, skipped
 
 
-def _finding(compiled: CompiledRule, obj: Any, level: str, options, policy: Policy,
-             today: _dt.date | None) -> Finding:
+def _finding(compiled: CompiledRule, obj: Any, level: str, options, ledger: Ledger) -> Finding:
     rule = compiled.rule
     key = compiled.key.search(obj, options=options)
     if key is None:
@@ -178,6 +185,7 @@ def _finding(compiled: CompiledRule, obj: Any, level: str, options, policy: Poli
     key = str(key)
     source = Source.from_dict(compiled.location.search(obj, options=options))
     env = obj.get("environment") if isinstance(obj.get("environment"), str) else None
-    waiver = policy.waiver_for(rule.id, rule.name, key, env, today)
+    waiver = ledger.judge(rule.id, rule.name, key, env)
+    waived = waiver["reason"] if waiver and waiver["status"] == "waived" else None
     return Finding(rule_id=rule.id, level=level, message=render(rule.message, obj), key=key, source=source,
-                   environment=env, waived=waiver.reason if waiver else None)
+                   environment=env, waived=waived, waiver=waiver)

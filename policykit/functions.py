@@ -19,6 +19,16 @@ from .secrets import redact, secret_reason
 __all__ = ["BaseFunctions", "redact", "secret_reason"]
 
 
+def _unique_bucket(value: Any) -> tuple:
+    """What two equal values share, cheap to compute: their type, and a dict's ``key`` and size."""
+    if isinstance(value, dict):
+        key = value.get("key")
+        return ("dict", key if isinstance(key, (str, int)) else None, len(value))
+    if isinstance(value, list):
+        return ("list", len(value))
+    return (type(value).__name__, value)
+
+
 class BaseFunctions(jfunctions.Functions):
     """The engine sets ``parameters`` on each instance before running a rule's query."""
 
@@ -63,8 +73,26 @@ class BaseFunctions(jfunctions.Functions):
 
     @jfunctions.signature({"types": ["array"]})
     def _func_unique(self, values: list) -> list:
-        out, seen = [], set()
+        """The values without repeats, in order; equal means equal in value (``repr``). The same
+        object repeated (one owner of many flows) is known without comparing, and a value's
+        ``repr`` (dear for a big user record) is only taken once another value alike in type,
+        ``key`` and size has come."""
+        out: list = []
+        known: set[int] = set()
+        first: dict[tuple, Any] = {}      # bucket → its first value, repr not yet taken
+        markers: dict[tuple, set[str]] = {}
         for v in values:
+            if id(v) in known:
+                continue
+            known.add(id(v))
+            bucket = _unique_bucket(v)
+            if bucket not in first:
+                first[bucket] = v
+                out.append(v)
+                continue
+            seen = markers.get(bucket)
+            if seen is None:
+                seen = markers[bucket] = {repr(first[bucket])}
             marker = repr(v)
             if marker not in seen:
                 seen.add(marker)

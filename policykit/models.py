@@ -56,6 +56,8 @@ class Rule:
     folder: str | None = None    # the rule's folder on disk (README, fixtures)
     pack: str = ""               # the pack that contributed it (a distribution, a module, a folder)
     pack_version: str = ""
+    # The compliance controls the rule checks: ({framework, id, reason}, ...) (policykit.controls).
+    controls: tuple[dict[str, str], ...] = ()
 
     @property
     def all_tags(self) -> list[str]:
@@ -77,6 +79,9 @@ class Finding:
     source: Source | None
     environment: str | None = None
     waived: str | None = None     # the waiver's justification, when waived
+    # The waiver that names it, as plain data (rule, key, reason, owner, ticket, expires, approved_by,
+    # source, and ``status``: ``waived``, or ``expired`` — then the finding is open, not waived).
+    waiver: dict[str, Any] | None = None
 
     def sort_key(self) -> tuple:
         s = self.source
@@ -134,6 +139,14 @@ class ScanResult:
     # environment, and what the policy changed against the rules' defaults (overrides, waivers).
     inventory: dict[str, Any] = field(default_factory=dict)
     configuration: dict[str, Any] = field(default_factory=dict)
+    # Every declared waiver with its state on ``today`` (see policykit.waivers: expired, stale,
+    # expiring, active), the day the waivers were judged (ISO date) and the warning horizon.
+    waivers: list[dict[str, Any]] = field(default_factory=list)
+    today: str | None = None
+    warn_expiry_days: int = 30
+    # What the evidence records (policykit.evidence.facts): tool, command line, hashes of the rule
+    # set, version control, collections. Empty unless asked for (--evidence, --evidence-bundle).
+    evidence: dict[str, Any] = field(default_factory=dict)
 
     @property
     def active(self) -> list[Finding]:

@@ -7,6 +7,7 @@ folders holding ``rule.yaml``, or one rule folder).
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import re
 import sys
@@ -56,10 +57,40 @@ def _import_from(folder: Path, modules: list[str]) -> None:
             raise UsageError(f"cannot import the pack's module {name!r} from {folder}: {exc}") from None
 
 
+def _tree_digest(folder: Path) -> str:
+    """One digest of every file under ``folder`` (relative names and bytes), to tell whether two
+    copies of a rules folder hold the same rules."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _is_builtin_folder(folder: Path) -> bool:
+    """``folder`` is the built-in rules: the installed ones, or the ``rules/`` of a PolicyKit
+    source checkout (``pip install .`` copies them into the wheel, so a checkout's folder and the
+    installed pack are two copies of one pack). A checkout whose rules differ from the installed
+    ones is named: validating the installed copy would check what the user did not write."""
+    from .builtin import builtin_rules_dir
+    installed = builtin_rules_dir().resolve()
+    resolved = folder.resolve()
+    if resolved == installed:
+        return True
+    checkout = resolved.parent
+    if not (resolved.name == "rules" and (checkout / "policykit" / "builtin.py").is_file() and (checkout / "pyproject.toml").is_file()
+            and "policykit.builtin" in entry_point_modules(checkout / "pyproject.toml")):
+        return False
+    if _tree_digest(resolved) != _tree_digest(installed):
+        raise UsageError(f"{folder} holds PolicyKit's built-in rules, but not the ones installed in this "
+                         f"environment ({installed}): reinstall PolicyKit from the checkout "
+                         f"(pip install {checkout}) to test or validate them")
+    return True
+
+
 def _classify(folders: list[str]) -> tuple[list[str], list[tuple[Path, str, dict | None]], list[str]]:
     """(plugin modules, local folders, module roots) of the named folders; the built-in rules
     folder stands for the built-in pack (root ``policykit``)."""
-    from .builtin import builtin_rules_dir
     plugins: list[str] = []
     local: list[tuple[Path, str, dict | None]] = []
     roots: list[str] = []
@@ -67,7 +98,7 @@ def _classify(folders: list[str]) -> tuple[list[str], list[tuple[Path, str, dict
         folder = Path(text)
         if not folder.is_dir():
             raise UsageError(f"pack folder not found: {text}")
-        if folder.resolve() == builtin_rules_dir().resolve():
+        if _is_builtin_folder(folder):
             roots.append("policykit")
             continue
         pyproject = folder / "pyproject.toml"

@@ -8,8 +8,6 @@ on its own, so an error names the file and line where the typo is.
 from __future__ import annotations
 
 import datetime as _dt
-import fnmatch
-import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -22,8 +20,7 @@ from .parsing import Parsed, parse_yaml
 from .platform import norm_guid
 from .reading import read_file
 from .schema import check, one_of
-
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+from .waivers import WAIVER_SPEC, Waiver, waivers_of
 
 
 def _any(_: Any) -> None:
@@ -34,16 +31,6 @@ def _regex(value: Any) -> str | None:
     """A pattern searched in names from the inputs: it runs on RE2 (see :mod:`policykit.patterns`),
     so one it cannot run in linear time is refused here, at the line that sets it."""
     return patterns.pattern_problem(value)
-
-
-def _date(value: Any) -> str | None:
-    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
-        return "must be a date YYYY-MM-DD"
-    try:
-        _dt.date.fromisoformat(value)
-    except ValueError:
-        return "must be a date YYYY-MM-DD"
-    return None
 
 
 POLICY_SPEC = {
@@ -67,7 +54,7 @@ POLICY_SPEC = {
         "plan_rights": ("map", str),
         "skus": ("map", {"sku_id": str, "product": str, "service_plans": [str]}),
     },
-    "waivers": [{"rule": str, "key": str, "environment": str, "reason": str, "expires": _date}],
+    "waivers": [WAIVER_SPEC],
 }
 
 
@@ -77,25 +64,6 @@ class RuleSettings:
     severity: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     environments: list[str] | None = None  # names, or "type:Production"
-
-
-@dataclass
-class Waiver:
-    rule: str
-    key: str                # fnmatch pattern over the finding's logical key
-    reason: str
-    environment: str | None = None
-    expires: str | None = None
-    source: dict | None = None
-
-    def matches(self, rule_id: str, rule_name: str, key: str, environment: str | None, today: _dt.date) -> bool:
-        if self.rule not in (rule_id, rule_name):
-            return False
-        if self.expires and _dt.date.fromisoformat(self.expires) < today:
-            return False
-        if self.environment and self.environment != environment:
-            return False
-        return fnmatch.fnmatchcase(key, self.key)
 
 
 @dataclass
@@ -268,10 +236,5 @@ def load_policy(path: Path | None = None, display: str | None = None) -> Policy:
     policy.plan_rights_overrides = dict(cat.get("plan_rights") or {})
     policy.sku_overrides = dict(cat.get("skus") or {})
     for parsed, disp, _ in chain:
-        for w in parsed.value.get("waivers") or []:
-            if not {"rule", "key", "reason"} <= set(w):
-                raise PolicyError("a waiver needs 'rule', 'key' and 'reason'", file=disp, line=parsed.line_of(w))
-            policy.waivers.append(Waiver(rule=w["rule"], key=w["key"], reason=w["reason"],
-                                         environment=w.get("environment"), expires=w.get("expires"),
-                                         source={"file": disp, "line": parsed.line_of(w) or 1}))
+        policy.waivers += waivers_of(parsed, disp)
     return policy

@@ -5,6 +5,7 @@ CLI all read through :func:`read_file`."""
 from __future__ import annotations
 
 import contextvars
+import functools
 import hashlib
 import stat
 from collections.abc import Iterator
@@ -101,3 +102,17 @@ def read_file(path: Path, display: str, limits: Limits | None = None) -> bytes:
     if len(data) > limit:
         raise InputError(f"file is larger than the limit of {limit} bytes", file=display)
     return _recorded(display, data)
+
+
+@functools.lru_cache(maxsize=256)
+def git_top_level(folder: Path) -> Path | None:
+    """The top of the git work tree holding ``folder`` (an absolute path): the nearest folder,
+    ``folder`` itself or above, with a ``.git`` entry (a folder, or the file of a worktree or a
+    submodule); ``None`` outside one. Read from the file system: no ``git`` needed."""
+    for candidate in (folder, *folder.parents):
+        try:
+            if (candidate / ".git").exists():
+                return candidate
+        except OSError:
+            return None
+    return None

@@ -82,7 +82,20 @@ def load_rule(folder: Path, display: str, origin: str, pack: str = "", pack_vers
         fixtures=str(fixtures) if fixtures.is_dir() else None,
         requires=tuple(raw.get("requires") or ()), judges=tuple(raw.get("judges") or ()),
         file=yaml_display, folder=str(folder), pack=pack or origin, pack_version=pack_version,
+        controls=_controls(parsed, raw, yaml_display),
     )
+
+
+def _controls(parsed: Parsed, raw: dict, display: str) -> tuple[dict[str, str], ...]:
+    """``controls:``, each a known control when its framework is one PolicyKit ships."""
+    from .controls import control_problem
+    controls = raw.get("controls") or []
+    for i, control in enumerate(controls):
+        problem = control_problem(control)
+        if problem:
+            line = parsed.key_line(control, "id") or parsed.item_line(controls, i) or parsed.key_line(raw, "controls")
+            raise PolicyError(f"controls[{i}]: {problem}", file=display, line=line)
+    return tuple({"framework": c["framework"], "id": c["id"], "reason": c["reason"]} for c in controls)
 
 
 def rule_folders(root: Path) -> list[Path]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import clock
 from .document import EnvironmentInput, build_document
 from .document.notices import Notices
 from .engine import functions_class, run_rules
@@ -26,6 +27,7 @@ from .policy_check import check_policy_environments, check_policy_rules
 from .reading import Limits, read_file, record_reads, use_limits
 from .rulepack import RulePack
 from .schema import check
+from .waivers import WARN_EXPIRY_DAYS, Ledger
 
 
 def display_path(path: Path) -> str:
@@ -299,16 +301,25 @@ def _now() -> str:
 
 
 def scan(estate: Estate, plugins: list[str] | tuple[str, ...] = (), entry_points: bool = True,
-         today: _dt.date | None = None, inventory: bool = False) -> ScanResult:
+         today: _dt.date | None = None, inventory: bool = False, warn_expiry_days: int = WARN_EXPIRY_DAYS,
+         evidence: bool = False) -> ScanResult:
     """Scan an estate and return every finding (waived ones marked), failures and skips; with
     ``inventory``, also the identity inventory and graph the HTML and markdown reports show (a
-    second pass over every environment's users: only when a report shows it)."""
+    second pass over every environment's users: only when a report shows it).
+
+    Waivers are judged on ``today`` (default: :func:`policykit.clock.today`), and each declared waiver gets a
+    state (expired, stale, expiring within ``warn_expiry_days``, active). With ``evidence``, the
+    result also records what an auditor needs (:func:`policykit.evidence.facts`)."""
     started = _now()
+    today = today or clock.today()
     with fewer_collections():
         built = build(estate, plugins, entry_points)
         policy = built.policy
         enabled = [r for r in built.rules if policy.settings_for(r.id, r.name).enabled]
-        findings, rule_failures, skipped = run_rules(built.document, enabled, policy, built.functions, today)
+        ledger = Ledger(policy.waivers, today)
+        findings, rule_failures, skipped = run_rules(built.document, enabled, policy, built.functions, today, ledger)
+    names = {**{r.name: r.id for r in built.rules}, **{r.id: r.id for r in built.rules}}
+    waivers = ledger.states(names, {r.id for r in enabled}, {f.rule_id for f in rule_failures}, warn_expiry_days)
     notices = sorted((Notice(n["message"], Source.from_dict(n.get("source")))
                       for n in built.document.get("notices") or []), key=Notice.sort_key)
     return ScanResult(rules=enabled, findings=findings, rule_failures=rule_failures,
@@ -316,5 +327,12 @@ def scan(estate: Estate, plugins: list[str] | tuple[str, ...] = (), entry_points
                       estate_name=estate.name, files_read=built.files_read, policy_files=policy.files,
                       estate_file=estate.file, started_at=started, ended_at=_now(),
                       inventory=inventory_of(built.document) if inventory else {},
-                      configuration=configuration_of(policy, built.rules, built.document))
+                      configuration=configuration_of(policy, built.rules, built.document),
+                      waivers=waivers, today=today.isoformat(), warn_expiry_days=warn_expiry_days,
+                      evidence=_evidence(estate, built) if evidence else {})
+
+
+def _evidence(estate: Estate, built: Built) -> dict[str, Any]:
+    from .evidence import facts
+    return facts(estate, built)
 

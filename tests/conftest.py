@@ -78,7 +78,14 @@ def estate(tmp_path: Path) -> Path:
     return tmp_path
 
 
+#: The day every test judges waivers on, so that a dated waiver (the example's expires on
+#: 2027-03-31) does not change what the tests see as the calendar moves on. Tests of expiry set
+#: their own day (``--today`` or ``POLICYKIT_TODAY``).
+TEST_TODAY = "2026-12-05"
+
+
 @pytest.fixture(autouse=True)
 def _no_source_date_epoch(monkeypatch):
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    monkeypatch.setenv("POLICYKIT_TODAY", TEST_TODAY)
     yield

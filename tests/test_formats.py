@@ -317,7 +317,8 @@ def test_cli_json_matches_sarif(cli, estate) -> None:
 
 
 def test_cli_waived_findings_left_out(cli, estate) -> None:
-    (estate / "policy.yaml").write_text("waivers:\n  - {rule: PPK101, key: '*', reason: Accepted until migration}\n")
+    (estate / "policy.yaml").write_text("waivers:\n  - {rule: PPK101, key: '*', reason: Accepted until migration, owner: o@contoso.com, "
+                                          "ticket: CHG1, expires: 2099-12-31}\n")
     assert cli("scan", "--format", "json", "--policy", "policy.yaml", cwd=estate).out == ""
     run = cli("scan", "--format", "markdown", "--policy", "policy.yaml", cwd=estate)
     assert run.code == 0

@@ -32,3 +32,12 @@ def test_contains_ci_sees_each_list_as_it_is_now() -> None:
     second = ["B"]  # possibly at the address of a freed list: the identity check tells them apart
     assert functions._func_contains_ci(second, "a") is False and functions._func_contains_ci(second, "b")
     assert functions._func_contains_ci([], None) is False
+
+
+def test_unique_keeps_the_first_of_equal_values_in_order() -> None:
+    owner = {"key": "PRD/svc@contoso.com", "roles": [{"name": "Basic User"}]}
+    twin = {"key": "PRD/svc@contoso.com", "roles": [{"name": "Basic User"}]}  # equal, not the same object
+    other = {"key": "PRD/svc@contoso.com", "roles": []}                       # same key, different value
+    values = [owner, owner, 1, True, 1.0, "1", twin, other, [1], [1], None, None, owner]
+    assert search("unique(@)", values) == [owner, 1, True, 1.0, "1", other, [1], None]
+    assert search("unique(@)", values)[0] is owner

@@ -347,15 +347,17 @@ def test_waivers_with_reason_and_the_details_a_waiver_carries(example):
     assert "DEV rebuild of Expenses on the maker&#x27;s connection" in waivers
     assert "DEV/Expenses/cr123_ExpensesSharePoint" in waivers
     assert "2027-03-31" in waivers and "examples/lunch-order/policy.yaml:15" in waivers  # declared in the policy
-    assert "owner:" not in waivers  # nothing invented
+    assert "owner: alex.wilber@contoso.com" in waivers and "approved by: isabella.rossi@contoso.com" in waivers
+    assert "in force" in waivers  # the declared waiver's state on the day of the scan
 
     finding = next(f for f in example.findings if f.waived)
-    finding.waiver = {"owner": "alex.wilber@contoso.com", "ticket": "CHG0107342", "expires": "2027-03-31"}
+    kept, finding.waiver = finding.waiver, {"owner": "alex.wilber@contoso.com", "ticket": "CHG0107342",
+                                            "expires": "2027-03-31"}
     try:
         waivers = to_html(example).split('<section id="waivers">')[1].split("</section>")[0]
         markdown = to_markdown(example)
     finally:
-        del finding.waiver
+        finding.waiver = kept
     assert "owner: alex.wilber@contoso.com<br>ticket: CHG0107342<br>expires: 2027-03-31" in waivers
     assert "approved by" not in waivers
     assert "; owner: alex.wilber@contoso.com; ticket: CHG0107342; expires: 2027-03-31" in markdown

@@ -189,6 +189,24 @@ def test_validate_the_builtin_and_the_enrichment_fields(cli):
     assert run.code == 0 and run.out.startswith("==== ") and "0 problems" in run.out, run.out
 
 
+def test_a_checkout_rules_folder_is_the_builtin_pack_and_a_stale_install_is_named(cli, tmp_path):
+    """From a clone, ``policykit validate rules`` means the built-in pack (installed as a copy by
+    ``pip install .``), not a second pack clashing with it rule by rule; a checkout whose rules
+    differ from the installed copy says so instead of validating rules the user did not write."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(REPO / "rules", checkout / "rules")
+    (checkout / "policykit").mkdir()
+    (checkout / "policykit" / "builtin.py").write_text("")
+    shutil.copy(REPO / "pyproject.toml", checkout / "pyproject.toml")
+    same = cli("validate", checkout / "rules")
+    assert same.code == 0 and "0 problems" in same.out and "defined twice" not in same.out, same.out + same.err
+    readme = next((checkout / "rules").glob("PPK101-*/README.md"))
+    readme.write_text(readme.read_text(encoding="utf-8") + "\nEdited in the checkout.\n", encoding="utf-8")
+    stale = cli("validate", checkout / "rules")
+    assert stale.code == 2, stale.out + stale.err
+    assert "not the ones installed" in stale.err and "pip install" in stale.err and stale.err.count("\n") == 1
+
+
 # --------------------------------------------------------------------------- doc --param, scaffolding
 
 def test_doc_query_reads_params(cli, northwind):

@@ -210,6 +210,8 @@ def test_waivers_mark_findings_and_expire(tmp_path, monkeypatch):
           - rule: connection-reference-personal-account
             key: "PRD/FixtureOrders/*"
             reason: Migration to TechUser_Orders_SharePoint_PRD planned for sprint 42
+            owner: megan.bowen@contoso.com
+            ticket: CHG0100042
             expires: 2027-01-31
     """))
     estate.policy = policy_file

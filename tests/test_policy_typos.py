@@ -28,7 +28,7 @@ TYPOS = {
     "unknown rule id": ("rules:\n  PPK1O1: {enabled: false}\n", 2, "unknown rule 'PPK1O1'", "did you mean PPK101?"),
     "unknown rule name": ("rules:\n  connection-reference-personal-acount: {enabled: false}\n", 2,
                           "unknown rule 'connection-reference-personal-acount'"),
-    "waiver for unknown rule": ("waivers:\n  - key: PRD/*\n    rule: PPK1O1\n    reason: migration\n", 3,
+    "waiver for unknown rule": ("waivers:\n  - key: PRD/*\n    rule: PPK1O1\n    reason: migration\n    owner: a@contoso.com\n    ticket: CHG1\n    expires: 2099-12-31\n", 3,
                                 "waiver for unknown rule 'PPK1O1'", "did you mean PPK101?"),
     "environment name": ("rules:\n  PPK101:\n    environments:\n      - PROD\n", 4,
                          "rules.PPK101.environments[0]: 'PROD' is no environment of the estate (PRD)",
@@ -38,7 +38,7 @@ TYPOS = {
                          "no environment of the estate is of type Sandbox (types: Production)"),
     "environment type name": ("rules:\n  PPK101:\n    environments: ['type:Prod']\n", 3,
                               "'Prod' is not an environment type", "did you mean Production?"),
-    "waiver environment": ("waivers:\n  - rule: PPK101\n    key: PRD/*\n    environment: PROD\n    reason: r\n", 4,
+    "waiver environment": ("waivers:\n  - rule: PPK101\n    key: PRD/*\n    environment: PROD\n    reason: r\n    owner: a@contoso.com\n    ticket: CHG1\n    expires: 2099-12-31\n", 4,
                            "waiver environment 'PROD' is no environment of the estate (PRD)"),
     "undeclared parameter": ("rules:\n  PPK104:\n    parameters:\n      requre_solution_name: false\n", 4,
                              "rule PPK104 has no parameter 'requre_solution_name'",
@@ -84,7 +84,7 @@ def test_estate_file_rule_pack_typo(cli, estate):
 def test_a_valid_policy_still_scans(cli, estate):
     policy = ("rules:\n  PPK101: {environments: [PRD, 'type:production']}\n  PPK104:\n    parameters:\n"
               "      require_solution_name: false\n      connector_aliases: {shared_sql: '(?i)sql'}\n"
-              "waivers:\n  - {rule: ppk-unknown-but-name, key: x, reason: r}\n")
+              "waivers:\n  - {rule: ppk-unknown-but-name, key: x, reason: r, owner: o, ticket: T-1, expires: 2099-12-31}\n")
     one_error(scan_with(cli, estate, policy), "policy.yaml:8:", "waiver for unknown rule 'ppk-unknown-but-name'")
     run = scan_with(cli, estate, policy.split("waivers:")[0])
     assert run.code == 1 and "PPK101" in run.out, run.err

@@ -119,8 +119,14 @@ def test_evidence_profile(cli, tmp_path, monkeypatch):
     run = log["runs"][0]
     waived = [r for r in run["results"] if "suppressions" in r]
     assert waived, "the example's policy waives a finding"
-    assert waived[0]["suppressions"] == [{"justification": waived[0]["suppressions"][0]["justification"],
-                                          "kind": "external", "status": "accepted"}]
+    assert waived[0]["suppressions"] == [{
+        "justification": waived[0]["suppressions"][0]["justification"], "kind": "external", "status": "accepted",
+        "location": {"physicalLocation": {"artifactLocation": {"uri": "examples/lunch-order/policy.yaml",
+                                                                "uriBaseId": "%SRCROOT%"},
+                                          "region": {"startLine": 15}}},
+        "properties": {"owner": "alex.wilber@contoso.com", "ticket": "CHG0107342", "expires": "2027-03-31",
+                       "approvedBy": "isabella.rossi@contoso.com", "rule": "PPK101", "environment": "DEV",
+                       "keyPattern": "DEV/Expenses/cr123_ExpensesSharePoint"}}]
     artifacts = {a["location"]["uri"]: a for a in run["artifacts"]}
     for uri, artifact in artifacts.items():
         digest = hashlib.sha256((REPO / uri).read_bytes()).hexdigest()
@@ -139,6 +145,9 @@ def test_evidence_is_reproducible_on_request(cli, tmp_path, monkeypatch):
     assert "startTimeUtc" not in first["runs"][0]["invocations"][0]
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     second = _sarif(cli, tmp_path / "b", "--config", CONFIG, "--evidence")
+    for log in (first, second):  # the command lines differ (--reproducible, the output path): recorded
+        invocation = log["runs"][0]["invocations"][0]
+        del invocation["commandLine"], invocation["arguments"]
     assert first == second
 
 

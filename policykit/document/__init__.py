@@ -22,7 +22,7 @@ from typing import Any
 from ..catalog import Catalogs
 from ..policy import Policy
 from .dlp import attach_dlp
-from .environment import EnvironmentInput, build_environment
+from .environment import EnvironmentInput, build_environment, with_settings_path
 from .notices import Notices
 from .roles import custom_roles
 from .solutions import prepare_packages, prepare_solutions, reference_names
@@ -108,7 +108,8 @@ def build_document(solutions: list[dict], environments: list[EnvironmentInput], 
         "estate": {"name": estate_name},
         "solutions": sols,
         "packages": pkgs,
-        "settings": [dict(s, environment=e.name) for e in environments for s in e.settings] + (settings_only or []),
+        "settings": [with_settings_path(dict(s, environment=e.name), (e.source or {}).get("file"))
+                     for e in environments for s in e.settings] + (settings_only or []),
         "environments": envs,
         "dlp_policies": attach_dlp(envs, [e.raw for e in environments], sols, cats, notices),
         "accounts": _estate_accounts(envs, [idle for _, idle in built]),

@@ -3,12 +3,15 @@ user serves, owns and may change, and the accounts that do something here."""
 
 from __future__ import annotations
 
+import posixpath
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..catalog import Catalogs
 from ..platform import norm_guid
 from ..policy import Policy
+from ..reading import git_top_level
 from .bindings import bindings, connection_groups, connections
 from .flows import environment_flows
 from .notices import Notices
@@ -113,9 +116,30 @@ def _accounts(env: dict) -> list[dict]:
     return out
 
 
-def _settings_references(name: str, settings: list[dict], solutions: list[dict]) -> list[dict]:
+def settings_path(file: str, estate_file: str | None) -> str:
+    """A settings file's path as finding keys name it, the same wherever the scan runs: from the
+    folder of the estate file that declares its environment (as ``policykit.yaml`` names it), else
+    from the top of the git work tree holding it, else as displayed. ``file`` and ``estate_file``
+    are both displayed relative to the working directory, so the path between them is not."""
+    if estate_file:
+        return posixpath.relpath(file, posixpath.dirname(estate_file) or ".")
+    resolved = Path(file).resolve()
+    top = git_top_level(resolved.parent)
+    return resolved.relative_to(top).as_posix() if top else file
+
+
+def with_settings_path(settings: dict, estate_file: str | None) -> dict:
+    """A copy of a loaded settings file with its ``path`` (:func:`settings_path`), also on each of
+    its environment variables as ``settings_path`` (the loader's dicts are shared, never changed)."""
+    path = settings_path(settings["file"], estate_file)
+    return {**settings, "path": path,
+            "environment_variables": [{**v, "settings_path": path} for v in settings["environment_variables"]]}
+
+
+def _settings_references(name: str, settings: list[dict], solutions: list[dict], estate_file: str | None) -> list[dict]:
     known = {ref["logical_name"].lower() for s in solutions for ref in s["connection_references"]}
-    return [{**r, "environment": name, "file": s["file"], "key": f"{name}/{s['file']}/{r['logical_name']}",
+    return [{**r, "environment": name, "file": s["file"],
+             "key": f"{name}/{settings_path(s['file'], estate_file)}/{r['logical_name']}",
              "known": r["logical_name"].lower() in known}
             for s in settings for r in s["connection_references"]]
 
@@ -161,7 +185,7 @@ def build_environment(inp: EnvironmentInput, solutions: list[dict], policy: Poli
         "roles": roles,
         "connections": conns,
         "connection_groups": connection_groups(name, conns, cats),
-        "settings_references": _settings_references(name, inp.settings, solutions),
+        "settings_references": _settings_references(name, inp.settings, solutions, (inp.source or {}).get("file")),
         "bindings": binds,
         "flows": flows,
         "settings_variables": _settings_variables(name, inp.settings),

@@ -4,7 +4,10 @@ The page has, top to bottom (each a ``<section>`` with a stable id):
 
 - ``summary``: the status (complete or not), the counts, what produced the report;
 - ``scope``: the estate, its policy files and inputs with their SHA-256, the environments and the
-  data each holds, and every file read with its SHA-256;
+  data each holds, and every file read with its SHA-256; with evidence (``--evidence``,
+  ``--evidence-bundle``) also the command line, the git commit, the rule packs, the built-in
+  default policy and the catalogs with their SHA-256, and when each collected environment was
+  collected and by whom;
 - ``completeness``: rules that failed, inputs that could not be read, rules skipped for an
   environment and the scan's notes;
 - ``rules``: every rule's state per environment — pass, fail, waived, not evaluated (and why:
@@ -12,7 +15,9 @@ The page has, top to bottom (each a ``<section>`` with a stable id):
   the rules that judge the estate as a whole (see :func:`rule_scope`);
 - ``findings``: grouped by rule and environment, with the location and the rule's *How to fix*;
 - ``waivers``: each waived finding with its reason (and owner, ticket, approver, expiry when
-  the waiver carries them), and the waivers the policy declares;
+  the waiver carries them), and the waivers the policy declares with their state on the day of
+  the scan (in force, expiring, expired, stale); a finding whose waiver expired is open, and says
+  "waiver expired on <date> (owner, ticket)";
 - ``configuration``: what the policy changes against the rules' defaults;
 - ``inventory``: per environment, each account that signs a connection, owns a flow, is an
   application user or holds a role: kind, roles, licenses, solutions served;
@@ -54,6 +59,8 @@ from jmespath.exceptions import JMESPathError
 from ..errors import escape_controls
 from ..inventory import GRAPH_COLUMNS, graph_layers
 from ..models import LEVELS, Finding, Rule, ScanResult, Source
+from ..waivers import attention, expired_text, state_text
+from .markdown_syntax import FENCE, HEADING
 from .text import where
 
 #: The most findings listed (waived ones included); the rest are counted.
@@ -235,24 +242,23 @@ def _counted(findings: list[Finding]) -> Cell:
     return Cell(state, active=active, waived=waived)
 
 
-def group_rows(rows: list[RuleRow], key: Callable[[RuleRow], Iterable[str]] | None = None) -> list[tuple[str, list[RuleRow]]]:
+def group_rows(rows: list[RuleRow], key: Callable[[RuleRow], Iterable[str]] | None = None,
+               order: Callable[[dict[str, list[RuleRow]]], list[str]] | None = None) -> list[tuple[str, list[RuleRow]]]:
     """Rows grouped under headings: one unnamed group by default; with ``key`` (a rule's groups,
-    e.g. the controls it maps to) a group per heading, sorted, a rule under each of its headings
-    and ``(none)`` for a rule in none."""
+    e.g. the controls it maps to) a group per heading, sorted (or in the ``order`` it gives the
+    headings), a rule under each of its headings and ``(none)`` for a rule in none."""
     if key is None:
         return [("", rows)]
     groups: dict[str, list[RuleRow]] = {}
     for row in rows:
         for heading in sorted(set(key(row))) or ["(none)"]:
             groups.setdefault(heading, []).append(row)
-    return sorted(groups.items())
+    return [(h, groups[h]) for h in order(groups)] if order else sorted(groups.items())
 
 
 # --------------------------------------------------------------------------- how to fix
 
 
-_FENCE = re.compile(r"^\s*(```|~~~)")
-_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 _ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(.*)$")
 _CODE_SPAN = re.compile(r"(`+)(.+?)\1")
 _LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)(?:\s+&quot;[^&]*&quot;)?\)")
@@ -267,7 +273,7 @@ def how_to_fix(rule: Rule | None) -> str:
     lines: list[str] = []
     level = 0
     for line in rule.help_markdown.splitlines():
-        heading = _HEADING.match(line)
+        heading = HEADING.match(line)
         if heading and level and len(heading.group(1)) <= level:
             break
         if level:
@@ -292,7 +298,7 @@ def _markdown_blocks(lines: list[str]) -> str:
             items.clear()
 
     for line in lines:
-        if _FENCE.match(line):
+        if FENCE.match(line):
             if code is None:
                 flush()
                 code = []
@@ -338,11 +344,13 @@ def _prose(text: str) -> str:
 
 
 def to_html(result: ScanResult, *, tool_version: str = "", timestamps: bool = False,
-            max_findings: int = MAX_FINDINGS, group: Callable[[RuleRow], Iterable[str]] | None = None) -> str:
+            max_findings: int = MAX_FINDINGS, group: Callable[[RuleRow], Iterable[str]] | None = None,
+            order: Callable[[dict[str, list[RuleRow]]], list[str]] | None = None) -> str:
     """Render ``result`` as one self-contained HTML page; ends with a newline.
 
     ``timestamps`` shows the scan's start and end time when the result has them; ``group`` groups
-    the rule matrix (by default one table, rules by id).
+    the rule matrix (by default one table, rules by id), ``order`` orders its headings (see
+    :func:`group_rows`; ``policykit scan --by control`` groups by :func:`policykit.controls.headings`).
     """
     env_names, rows = rule_rows(result)
     anchors = _anchors(result)
@@ -354,7 +362,7 @@ def to_html(result: ScanResult, *, tool_version: str = "", timestamps: bool = Fa
         _summary(result, tool_version, timestamps),
         _scope(result),
         _completeness(result),
-        _matrix(env_names, group_rows(rows, group)),
+        _matrix(env_names, group_rows(rows, group, order)),
         _findings(result, rows, anchors, max_findings),
         _waivers(result, max_findings),
         _configuration(result),
@@ -433,6 +441,11 @@ def _summary(result: ScanResult, tool_version: str, timestamps: bool) -> str:
     facts = [f"<dt>Estate</dt><dd>{esc(result.estate_name)}</dd>"]
     if tool_version:
         facts.append(f"<dt>Produced by</dt><dd>PolicyKit {esc(tool_version)}</dd>")
+    due = attention(result.waivers)
+    if due:
+        counts_by_state = [f"{sum(w['state'] == s for w in due)} {s}" for s in ("expired", "stale", "expiring")
+                           if any(w["state"] == s for w in due)]
+        facts.append(f'<dt>Waivers to review</dt><dd><a href="#waivers">{esc(", ".join(counts_by_state))}</a></dd>')
     if timestamps and result.started_at:
         facts.append(f"<dt>Scan started</dt><dd>{esc(result.started_at)}</dd>")
     if timestamps and result.ended_at:
@@ -472,7 +485,42 @@ def _scope(result: ScanResult) -> str:
     parts.append(_environments_table(result))
     parts.append(f'<p>Every file the scan read, with its SHA-256: <a href="#files">{_plural(len(result.files_read), "file")}'
                  "</a>, listed at the end.</p>")
+    if result.evidence:
+        parts.append(_provenance(result))
     return _section("scope", "\n".join(parts))
+
+
+def _provenance(result: ScanResult) -> str:
+    """How the result was reached: command line, version control, the rule set's hashes, collections."""
+    ev = result.evidence
+    facts = []
+    if ev.get("command_line"):
+        facts.append(f"<dt>Command line</dt><dd><code>{esc(' '.join(ev['command_line']))}</code></dd>")
+    if result.today:
+        facts.append(f"<dt>Waivers judged on</dt><dd>{esc(result.today)} (expiring: within "
+                     f"{esc(result.warn_expiry_days)} days)</dd>")
+    vc = ev.get("version_control")
+    if vc:
+        shown = " ".join(filter(None, [vc.get("repositoryUri"), vc.get("branch")]))
+        dirty = " <strong>with uncommitted changes</strong>" if vc.get("modified") else ""
+        facts.append(f"<dt>Version control</dt><dd>{esc(shown)} commit <code>{esc(vc.get('revisionId'))}</code>{dirty}</dd>")
+    else:
+        facts.append('<dt>Version control</dt><dd class="muted">not in a git checkout (or git not installed)</dd>')
+    parts = ["<h3>Provenance</h3>", f"<dl>{''.join(facts)}</dl>"]
+    rows = [[f"<code>{esc(p['name'])}</code>", esc(p.get("version") or ""), esc(p.get("origin") or ""),
+             str(len(p.get("rules") or {})), f'<code class="hash">{esc(p["sha256"])}</code>'] for p in ev.get("packs") or []]
+    parts.append(_table(["Rule pack", "Version", "Origin", "Rules", "SHA-256 (of its rules)"], rows))
+    shipped = [ev["default_policy"]] if ev.get("default_policy") else []
+    shipped += ev.get("catalogs") or []
+    parts.append(_table(["Shipped with PolicyKit", "SHA-256"],
+                        [[f"<code>{esc(c['name'])}</code>", f'<code class="hash">{esc(c["sha256"])}</code>'] for c in shipped]))
+    collected = ev.get("collections") or []
+    if collected:
+        parts.append(_table(["Environment", "Collected at", "Identity", "Tool"],
+                            [[esc(c["environment"]), esc(c.get("collected_at") or "—"),
+                              esc(", ".join(f"{k}: {v}" for k, v in (c.get("identity") or {}).items()) or "—"),
+                              esc(" ".join(str(v) for v in (c.get("tool") or {}).values()) or "—")] for c in collected]))
+    return "\n".join(parts)
 
 
 def _files(result: ScanResult) -> str:
@@ -626,6 +674,8 @@ def _finding_item(f: Finding) -> str:
     level = f'<span class="lvl lvl-{esc(f.level) if f.level in LEVELS else "other"}">{esc(f.level)}</span>'
     waived = (f' <span class="st st-waived">waived</span> <span class="reason">{esc_lines(f.waived)}</span>'
               if f.waived else "")
+    if not f.waived and (f.waiver or {}).get("status") == "expired":
+        waived = f' <span class="st st-expired">{esc(expired_text(f.waiver or {}))}</span>'
     return (f'<li class="finding{" is-waived" if f.waived else ""}">{level} {_location(f.source)}{waived}'
             f'<p class="message">{esc_lines(f.message)}</p><p class="key muted">key <code>{esc(f.key)}</code></p></li>')
 
@@ -656,6 +706,11 @@ def _waivers(result: ScanResult, max_findings: int) -> str:
             parts.append(f'<p class="muted">{len(waived) - max_findings} more waived findings not listed.</p>')
     else:
         parts.append("<p>No finding is waived.</p>")
+    due = attention(result.waivers)
+    if due:
+        items = "".join(f'<li><span class="st st-{esc(w["state"])}">{esc(w["state"])}</span> {esc(state_text(w))}</li>'
+                        for w in due)
+        parts.insert(0, f'<div class="banner attention"><strong>Waivers to review</strong><ul>{items}</ul></div>')
     parts.append(_declared_waivers(result))
     return _section("waivers", "\n".join(parts))
 
@@ -670,7 +725,7 @@ def _declared_waivers(result: ScanResult) -> str:
     config = result.configuration
     if not config.get("recorded"):
         return "<h3>Waivers in the policy</h3>\n<p class=\"muted\">Not recorded in this result.</p>"
-    declared = config.get("waivers") or []
+    declared = result.waivers or config.get("waivers") or []
     if not declared:
         return "<h3>Waivers in the policy</h3>\n<p>The policy declares no waiver.</p>"
     keys = [("rule", "Rule"), ("key", "Key pattern"), ("environment", "Environment"), ("reason", "Reason")]
@@ -678,12 +733,25 @@ def _declared_waivers(result: ScanResult) -> str:
     rows = []
     for w in declared:
         cells = [esc_lines(str(w[k])) if k in w else "" for k, _ in keys]
+        if result.waivers:
+            cells.append(_waiver_state(w))
         source = w.get("source") or {}
         cells.append(_location(Source(source["file"], source.get("line"))) if source.get("file") else "")
         rows.append(cells)
+    state = ["State"] if result.waivers else []
+    judged = f" on {esc(result.today)}" if result.today and result.waivers else ""
     return ("<h3>Waivers in the policy</h3>\n<p>Every waiver the policy declares, whether or not a finding "
-            "matched it; an expired waiver matches nothing.</p>\n"
-            + _table([label for _, label in keys] + ["Declared at"], rows))
+            f"matched it, and its state{judged}: an expired waiver waives nothing (the findings it names are "
+            "open again); a stale one matched no finding.</p>\n"
+            + _table([label for _, label in keys] + state + ["Declared at"], rows))
+
+
+def _waiver_state(w: dict[str, Any]) -> str:
+    state = w.get("state") or "active"
+    label = {"active": "in force"}.get(state, state)
+    matched = w.get("matched") or 0
+    return (f'<span class="st st-{esc(state)}">{esc(label)}</span><br>'
+            f'<small>{matched} finding{"" if matched == 1 else "s"} named</small>')
 
 
 # --------------------------------------------------------------------------- configuration
@@ -745,30 +813,46 @@ def _licenses(account: dict[str, Any]) -> str:
     return "none" if account["licenses_known"] else '<span class="muted">unknown</span>'
 
 
-def _inventory(result: ScanResult) -> str:
+def _per_environment(result: ScanResult, section: str, intro: str, key: str, noun: str, empty: str,
+                     body: Callable[[dict, list], list[str]]) -> list[str] | str:
+    """The parts of a per-environment section of the inventory: the intro, then for each environment
+    a heading counting its ``key`` items and ``body(env, items)`` — or ``empty`` when it has none.
+    The finished section when the result recorded no inventory."""
     envs = result.inventory.get("environments")
     if envs is None:
-        return _section("inventory", '<p class="muted">Not recorded in this result.</p>')
-    parts = [("<p>Per environment, every account that signs a connection, owns a cloud flow, is an application "
-             "user or holds a security role. Licenses are tenant-wide.</p>")]
+        return _section(section, '<p class="muted">Not recorded in this result.</p>')
+    parts = [intro]
     for env in envs:
-        accounts = env.get("accounts") or []
-        parts.append(f'<h3>{esc(env["name"])} <span class="muted">({_plural(len(accounts), "account")})</span></h3>')
-        if not accounts:
-            parts.append('<p class="muted">No account recorded for this environment.</p>')
-            continue
-        rows = [[f'<strong>{esc(a["name"])}</strong>' + (f'<br><code>{esc(a["account"])}</code>'
-                                                         if a["account"] != a["name"] else ""),
-                 f'<span class="kind k-{esc(a["kind"])}">{esc(a["kind"])}</span>'
-                 + (f'<br><span class="bad-text">{_join(a["status"])}</span>' if a["status"] else ""),
-                 _join(a["why"]), _roles(a["roles"]), _licenses(a), _join(a["solutions"]),
-                 _join(a["connections"]) + ("<br>flows: " + _join(a["owned_flows"]) if a["owned_flows"] else "")]
-                for a in accounts]
-        parts.append(_table(["Account", "Kind", "Listed as", "Roles", "Licenses", "Solutions served",
-                             "Connections"], rows, cls="inventory"))
-        if env.get("omitted_role_holders"):
-            parts.append(f'<p class="muted">{_plural(env["omitted_role_holders"], "more role holder")} not listed '
-                         "(<code>policykit doc</code> has every user).</p>")
+        items = env.get(key) or []
+        parts.append(f'<h3>{esc(env["name"])} <span class="muted">({_plural(len(items), noun)})</span></h3>')
+        parts.extend(body(env, items) if items else [f'<p class="muted">{empty}</p>'])
+    return parts
+
+
+def _accounts_table(env: dict, accounts: list) -> list[str]:
+    rows = [[f'<strong>{esc(a["name"])}</strong>' + (f'<br><code>{esc(a["account"])}</code>'
+                                                     if a["account"] != a["name"] else ""),
+             f'<span class="kind k-{esc(a["kind"])}">{esc(a["kind"])}</span>'
+             + (f'<br><span class="bad-text">{_join(a["status"])}</span>' if a["status"] else ""),
+             _join(a["why"]), _roles(a["roles"]), _licenses(a), _join(a["solutions"]),
+             _join(a["connections"]) + ("<br>flows: " + _join(a["owned_flows"]) if a["owned_flows"] else "")]
+            for a in accounts]
+    parts = [_table(["Account", "Kind", "Listed as", "Roles", "Licenses", "Solutions served", "Connections"],
+                    rows, cls="inventory")]
+    if env.get("omitted_role_holders"):
+        parts.append(f'<p class="muted">{_plural(env["omitted_role_holders"], "more role holder")} not listed '
+                     "(<code>policykit doc</code> has every user).</p>")
+    return parts
+
+
+def _inventory(result: ScanResult) -> str:
+    parts = _per_environment(
+        result, "inventory",
+        "<p>Per environment, every account that signs a connection, owns a cloud flow, is an application "
+        "user or holds a security role. Licenses are tenant-wide.</p>",
+        "accounts", "account", "No account recorded for this environment.", _accounts_table)
+    if isinstance(parts, str):
+        return parts
     shared = [a for a in result.inventory.get("accounts") or [] if len(a["environments"]) > 1]
     parts.append("<h3>Identities used in several environments</h3>")
     if shared:
@@ -838,33 +922,31 @@ def _svg_edge(a: tuple[int, int], b: tuple[int, int]) -> str:
     return f'<path class="edge" d="M{x1} {y1} C{x1 + bend} {y1} {x2 - bend} {y2} {x2} {y2}"></path>'
 
 
+def _bindings_graph(env: dict, bindings: list) -> list[str]:
+    drawn = bindings[:MAX_GRAPH_BINDINGS]
+    parts = [f'<figure class="graph">{svg_graph(drawn, "Identity graph of " + env["name"])}</figure>']
+    if len(bindings) > len(drawn):
+        parts.append(f'<p class="muted">{len(bindings) - len(drawn)} more bindings not drawn; the table lists all.</p>')
+    parts.append("<details open><summary>Bindings as a table</summary>\n" + _table(
+        ["Solution", "Connection reference", "Connection", "Account"],
+        [[esc(b["solution"]), esc(b["reference"]),
+          (f"{esc(b['connector'])}<br><code>{esc(b['connection'])}</code>" if b["connection"]
+           else '<span class="bad-text">no connection</span>'),
+          (f"{esc(b['account_name'] or '')} <span class=\"kind k-{esc(b['account_kind'] or 'unknown')}\">"
+           f"{esc(b['account_kind'] or 'unknown')}</span>" if b["account"] else '<span class="muted">—</span>')]
+         for b in bindings]) + "\n</details>")
+    return parts
+
+
 def _graphs(result: ScanResult) -> str:
-    envs = result.inventory.get("environments")
-    if envs is None:
-        return _section("graph", '<p class="muted">Not recorded in this result.</p>')
-    parts = [('<p class="legend">Solution → connection reference → connection → the account it signs in as. '
-             'Accounts by kind: <span class="kind k-application">application</span> '
-             '<span class="kind k-technical">technical</span> <span class="kind k-person">person</span> '
-             '<span class="kind k-platform">platform</span> <span class="kind k-unknown">unknown</span>.</p>')]
-    for env in envs:
-        bindings = env.get("bindings") or []
-        parts.append(f'<h3>{esc(env["name"])} <span class="muted">({_plural(len(bindings), "binding")})</span></h3>')
-        if not bindings:
-            parts.append('<p class="muted">No connection reference is bound or listed in this environment.</p>')
-            continue
-        drawn = bindings[:MAX_GRAPH_BINDINGS]
-        parts.append(f'<figure class="graph">{svg_graph(drawn, "Identity graph of " + env["name"])}</figure>')
-        if len(bindings) > len(drawn):
-            parts.append(f'<p class="muted">{len(bindings) - len(drawn)} more bindings not drawn; the table lists all.</p>')
-        parts.append("<details open><summary>Bindings as a table</summary>\n" + _table(
-            ["Solution", "Connection reference", "Connection", "Account"],
-            [[esc(b["solution"]), esc(b["reference"]),
-              (f"{esc(b['connector'])}<br><code>{esc(b['connection'])}</code>" if b["connection"]
-               else '<span class="bad-text">no connection</span>'),
-              (f"{esc(b['account_name'] or '')} <span class=\"kind k-{esc(b['account_kind'] or 'unknown')}\">"
-               f"{esc(b['account_kind'] or 'unknown')}</span>" if b["account"] else '<span class="muted">—</span>')]
-             for b in bindings]) + "\n</details>")
-    return _section("graph", "\n".join(parts))
+    parts = _per_environment(
+        result, "graph",
+        '<p class="legend">Solution → connection reference → connection → the account it signs in as. '
+        'Accounts by kind: <span class="kind k-application">application</span> '
+        '<span class="kind k-technical">technical</span> <span class="kind k-person">person</span> '
+        '<span class="kind k-platform">platform</span> <span class="kind k-unknown">unknown</span>.</p>',
+        "bindings", "binding", "No connection reference is bound or listed in this environment.", _bindings_graph)
+    return parts if isinstance(parts, str) else _section("graph", "\n".join(parts))
 
 
 # --------------------------------------------------------------------------- style
@@ -908,6 +990,12 @@ span.st { padding: 0 6px; border-radius: 10px; }
 .st-pass { background: var(--pass); color: var(--pass-fg); }
 .st-fail { background: var(--fail); color: var(--fail-fg); font-weight: bold; }
 .st-waived { background: var(--waived); color: var(--waived-fg); }
+.st-expired { background: var(--fail); color: var(--fail-fg); font-weight: bold; }
+.st-expiring { background: var(--waived); color: var(--waived-fg); font-weight: bold; }
+.st-stale { background: var(--ne); color: var(--ne-fg); }
+.st-active { background: var(--pass); color: var(--pass-fg); }
+.banner.attention { background: var(--waived); border-color: #d4a72c; }
+.banner.attention ul { margin: 4px 0 0; padding-left: 20px; }
 .st-ne { background: var(--ne); color: var(--ne-fg); font-style: italic; }
 .st-na { color: var(--muted); }
 td.st small { white-space: normal; font-weight: normal; font-style: normal; }

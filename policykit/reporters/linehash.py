@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 from bisect import bisect_right
+from itertools import accumulate
 from pathlib import Path
 
 _BLOCK = 100
@@ -72,7 +73,6 @@ def line_hashes(text: str) -> dict[int, str]:
 
 
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
-_LINE_START = re.compile("\n")
 
 
 def _window_hash(window: str) -> str:
@@ -95,7 +95,9 @@ def hashes_of_lines(text: str, lines: set[int]) -> dict[int, str]:
         return {n: every[n] for n in lines if n in every}
     units = text.replace("\r\n", "\n").replace("\r", "\n").replace(" ", "").replace("\t", "")
     units += chr(_EOF) + "\0" * _BLOCK
-    starts = [0] + [m.end() for m in _LINE_START.finditer(units, 0, len(units) - _BLOCK - 1)]
+    # Where each line starts: after each LF of the text (not of the padding), summed in C.
+    lengths = map((1).__add__, map(len, units[:len(units) - _BLOCK - 1].split("\n")[:-1]))
+    starts = list(accumulate(lengths, initial=0))
     wanted = {n: units[starts[n - 1]:starts[n - 1] + _BLOCK] for n in lines if 0 < n <= len(starts)}
     windows = _by_window(wanted)
     counts = _counts_by_search(units, starts, windows) if len(windows) <= _SEARCHED_WINDOWS \
@@ -127,8 +129,10 @@ def _counts_by_lines(units: str, starts: list[int], wanted: dict[int, str]) -> d
     targets = set(wanted.values())
     seen: dict[str, int] = {}
     counts: dict[int, int] = {}
-    for number in range(1, max(wanted) + 1):
-        window = units[starts[number - 1]:starts[number - 1] + _BLOCK]
+    last = max(wanted)
+    # Every line's window, sliced in C; only those equal to a wanted one are counted here.
+    windows = map(units.__getitem__, map(slice, starts[:last], map(_BLOCK.__add__, starts[:last])))
+    for number, window in enumerate(windows, 1):
         if window in targets:
             seen[window] = seen.get(window, 0) + 1
             if number in wanted:

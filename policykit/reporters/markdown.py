@@ -9,7 +9,9 @@ Choices a reader of the output should know:
 
 - Waived findings are left out of the findings table (like the SARIF log, it shows what is
   open) and listed apart, collapsed, each with its waiver's reason (and owner, ticket, approver,
-  expiry when the waiver carries them).
+  expiry when the waiver carries them). A finding whose waiver expired is open: it is in the
+  table and says "waiver expired on <date> (owner, ticket)". Waivers that need attention
+  (expired, stale, expiring) are listed under *Waivers to review*, with their place in the policy.
 - The identity graph (solution → connection reference → connection → account) of each
   environment is a mermaid ``flowchart LR``, which GitHub draws. Node ids are counters; labels
   are quoted with every character but letters, digits, space and ``_.,/-`` written as mermaid
@@ -48,6 +50,7 @@ from ..models import (
     ScanResult,
     Source,
 )
+from ..waivers import attention, expired_text, state_text
 from .html import waiver_details
 from .sarif import NOTE_LIMIT, input_failure_key
 from .text import where
@@ -73,8 +76,9 @@ _MENTION = re.compile(r"(?<![0-9A-Za-z_])@(?=[0-9A-Za-z])")
 _NOT_CODE_SAFE = re.compile("[`|\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
-def to_markdown(result: ScanResult, *, max_rows: int = MAX_ROWS) -> str:
-    """Render ``result`` as GitHub-flavoured markdown; ends with a newline."""
+def to_markdown(result: ScanResult, *, max_rows: int = MAX_ROWS, by: str = "rule") -> str:
+    """Render ``result`` as GitHub-flavoured markdown; ends with a newline. ``by="control"`` adds
+    the compliance view: each control the rules that ran map to, with its rules and open findings."""
     rules = {rule.id: rule for rule in result.rules}
     ordered = sorted(result.active, key=_severity_order)
     shown = ordered[:max_rows]
@@ -84,7 +88,9 @@ def to_markdown(result: ScanResult, *, max_rows: int = MAX_ROWS) -> str:
         _failures(result, max_rows),
         _findings_table(shown, rules, hidden=len(ordered) - len(shown)),
         _by_rule(shown, ordered, rules),
+        _by_control(result) if by == "control" else "",
         _waived(result, max_rows),
+        _waivers_to_review(result, max_rows),
         _identity_graph(result),
         _skipped(result.skipped, max_rows),
         _notices(result.notices, max_rows),
@@ -212,7 +218,7 @@ def _findings_table(shown: list[Finding], rules: dict[str, Rule], hidden: int) -
             _rule_label(f.rule_id, rules),
             _location(f.source),
             escape(f.environment or ""),
-            escape(f.message.strip()),
+            escape(f.message.strip() + _expired(f)),
         ]
         for f in shown
     ]
@@ -232,6 +238,27 @@ def _by_rule(shown: list[Finding], ordered: list[Finding], rules: dict[str, Rule
         listed = sorted((f for f in shown if f.rule_id == rule_id), key=Finding.sort_key)
         sections.append(_rule_section(rule_id, rules.get(rule_id), listed, totals[rule_id]))
     return "\n\n".join(sections)
+
+
+def _by_control(result: ScanResult) -> str:
+    """One row per control of the rules that ran (``controls:`` in rule.yaml): the rules that
+    check it and their open findings; a control whose rules found nothing passes."""
+    from ..controls import headings, ordered
+    counts: dict[str, int] = {}
+    for finding in result.active:
+        counts[finding.rule_id] = counts.get(finding.rule_id, 0) + 1
+    groups: dict[str, list[str]] = {}
+    for rule in sorted(result.rules, key=lambda r: r.id):
+        for heading in headings(rule) or ["(none)"]:
+            groups.setdefault(heading, []).append(rule.id)
+    rows = []
+    for heading in ordered(groups):
+        found = sum(counts.get(rule_id, 0) for rule_id in groups[heading])
+        state = f"{_ICONS['error']} {found}" if found else ":white_check_mark: 0"
+        rows.append([escape(heading), ", ".join(code(r) for r in groups[heading]), state])
+    if not rows:
+        return ""
+    return "\n".join(["### Findings by control", "", *_table(("Control", "Rules", "Open findings"), rows)])
 
 
 def _rule_section(rule_id: str, rule: Rule | None, listed: list[Finding], total: int) -> str:
@@ -275,6 +302,24 @@ def _skipped(skipped: list[tuple[str, str]], max_rows: int) -> str:
 
 
 # --------------------------------------------------------------------------- waivers, identity graph
+
+
+def _expired(finding: Finding) -> str:
+    waiver = finding.waiver or {}
+    return f" ({expired_text(waiver)})" if waiver.get("status") == "expired" and not finding.waived else ""
+
+
+def _waivers_to_review(result: ScanResult, max_rows: int) -> str:
+    """Expired, stale and expiring waivers, each at its line in the policy."""
+    due = attention(result.waivers)
+    if not due:
+        return ""
+    items = []
+    for w in due:
+        src = w.get("source") or {}
+        place = _location(Source(src["file"], src.get("line"))) + ": " if src.get("file") else ""
+        items.append(f"- **{escape(w['state'])}** {place}{escape(one_line(state_text(w), NOTE_LIMIT))}")
+    return "\n".join(["### Waivers to review", "", *_capped(items, max_rows)])
 
 
 def _waived(result: ScanResult, max_rows: int) -> str:

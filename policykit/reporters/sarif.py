@@ -35,9 +35,23 @@ Choices a reader of the output should know:
 - Notification messages (failures, skips, notes) are one line each, control characters
   escaped (:func:`policykit.errors.one_line`); result messages are kept whole.
 - The *evidence* profile (``evidence=True``, for audits, not for code scanning) keeps waived
-  findings with ``suppressions``, lists every file read with its SHA-256 in ``artifacts`` (the
-  policy files with role ``policy``), and — unless ``timestamps=False`` — the invocation's
-  start and end time.
+  findings with ``suppressions`` (kind ``external``, status ``accepted``, the reason as
+  justification, the policy line as location, the waiver's owner, ticket, expiry and approver as
+  properties; a finding whose waiver expired is open and carries its waiver as a ``rejected``
+  suppression), lists every file read with its SHA-256 in ``artifacts`` (the policy files with
+  role ``policy``), records the effective policy against the rules' defaults as the invocation's
+  ``ruleConfigurationOverrides``, the command line, the hashes of the rule set and the
+  collections as invocation properties (``policykit/evidence``), the git checkout as
+  ``versionControlProvenance``, and — unless ``timestamps=False`` — the start and end time.
+- Waivers that need attention (expired, expiring, stale) are notifications in both profiles,
+  located at the waiver's line in the policy.
+- With ``root`` (the repository root; ``policykit scan --root``, by default the git top level)
+  every URI is made relative to it, wherever the scan ran, with ``uriBaseId: "%SRCROOT%"`` and a
+  ``%SRCROOT%`` entry in ``run.originalUriBaseIds`` that describes it without an absolute URI:
+  the log stays the same on every machine and does not show the runner's layout.
+- With a ``baseline`` (a previous PolicyKit SARIF log, :mod:`policykit.baseline`) every result
+  gets a ``baselineState`` (``new``, ``unchanged``, ``updated``) by rule and PolicyKit
+  fingerprint, and the baseline's results that are gone are copied in as ``absent``.
 """
 
 from __future__ import annotations
@@ -46,16 +60,18 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
 import attr
 import sarif_om as om
 
+from .. import baseline as baselines
 from ..errors import LINE_LIMIT, no_surrogates, one_line
 from ..models import (
     LEVELS,
@@ -67,12 +83,16 @@ from ..models import (
     ScanResult,
     Source,
 )
+from ..waivers import attention, expired_text, state_text
 from .linehash import files_line_hashes
+from .markdown_syntax import FENCE, HEADING
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
 TOOL_NAME = "PolicyKit"
 FINGERPRINT_KEY = "policykit/v1"
+#: The ``uriBaseId`` of every URI of a rooted log (``to_sarif(root=...)``): the repository root.
+SRCROOT = "%SRCROOT%"
 
 #: GitHub keeps at most 20 tags per rule; ``fullDescription.text`` at most 1024 characters;
 #: at most 25,000 results per run.
@@ -186,20 +206,28 @@ def to_sarif(
     evidence: bool = False,
     timestamps: bool = True,
     max_results: int = MAX_RESULTS,
+    root: Path | None = None,
+    baseline: baselines.Log | None = None,
 ) -> str:
     """Render ``result`` as a SARIF 2.1.0 log: JSON, 2-space indent, trailing newline.
 
     ``category`` is GitHub's analysis category (default ``policykit/<estate>``); with
     ``azure_pipeline`` the run is labelled for GHAzDO instead and ``category`` is ignored.
     ``source_root`` (where result paths resolve) enables GitHub's line hashes; ``evidence``
-    selects the audit profile (``timestamps`` only matters there).
+    selects the audit profile (``timestamps`` only matters there). ``root`` makes every URI
+    relative to it (the paths in ``result`` are relative to ``source_root``, by default the working
+    directory); ``baseline`` gives each result its ``baselineState``.
     """
     rules = sorted(result.rules, key=lambda r: r.id)
     index = {rule.id: i for i, rule in enumerate(rules)}
     results, unlocated = _results(result, index, evidence, source_root)
     results, dropped = _cap(results, max_results)
+    if baseline is not None:
+        _baseline_states(results, baseline)
     times = (result.started_at, result.ended_at) if evidence and timestamps else (None, None)
     invocation = _invocation(result, index, unlocated, dropped, max_results, times)
+    if evidence:
+        _evidence_invocation(invocation, result, index)
     run = _om(
         om.Run,
         tool=_om(om.Tool, driver=_driver(rules, tool_version, information_uri, help_uri_base),
@@ -208,9 +236,64 @@ def to_sarif(
         invocations=[invocation],
         results=results,
         artifacts=_artifacts(result) if evidence else None,
+        version_control_provenance=_provenance(result) if evidence else None,
     )
     log = _om(om.SarifLog, schema_uri=SCHEMA_URI, version=SARIF_VERSION, runs=[run])
-    return json.dumps(_to_json(log), indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+    data = _to_json(log)
+    if root is not None:
+        _rooted(data["runs"][0], source_root or Path.cwd(), root)
+        for details in data["runs"][0].get("versionControlProvenance") or []:
+            details["mappedTo"] = {"uriBaseId": SRCROOT}  # the repository's root is %SRCROOT%
+    if baseline is not None:
+        seen = {(r.rule_id, r.partial_fingerprints[FINGERPRINT_KEY]) for r in results}
+        data["runs"][0]["results"] += _to_json(baselines.absent(baseline, seen, index))
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+
+
+def _baseline_states(results: list[om.Result], baseline: baselines.Log) -> None:
+    """Each result's ``baselineState`` against the baseline, by rule and PolicyKit fingerprint."""
+    for r in results:
+        uri = r.locations[0].physical_location.artifact_location.uri if r.locations else ""
+        waived = any(getattr(s, "status", None) in (None, "accepted") for s in r.suppressions or [])
+        r.baseline_state = baselines.state(baseline, r.rule_id, r.partial_fingerprints[FINGERPRINT_KEY], r.level,
+                                           r.message.text, waived, (unquote(uri),))
+        object.__setattr__(r, _EXPLICIT, getattr(r, _EXPLICIT) | {"baseline_state"})
+
+
+def _rooted(run: dict[str, Any], source_root: Path, root: Path) -> None:
+    """Make every URI of the run (JSON) relative to ``root`` with ``uriBaseId`` ``%SRCROOT%``; the
+    URIs were relative to ``source_root``. ``originalUriBaseIds`` describes the base without giving
+    its absolute URI, which would differ on every machine (SARIF lets it be left out)."""
+    base, top = source_root.resolve(), root.resolve()
+
+    def visit(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                visit(item)
+        elif isinstance(node, dict):
+            for name, value in node.items():
+                if name in ("artifactLocation", "location") and isinstance(value, dict) and "uri" in value \
+                        and "uriBaseId" not in value:
+                    value["uri"] = _rebase(value["uri"], base, top)
+                    value["uriBaseId"] = SRCROOT
+                else:
+                    visit(value)
+
+    visit(run.get("results"))
+    visit(run.get("invocations"))
+    visit(run.get("artifacts"))
+    run["originalUriBaseIds"] = {SRCROOT: {"description": {
+        "text": "The root of the repository (policykit scan --root): every URI is relative to it."}}}
+
+
+def _rebase(uri: str, base: Path, root: Path) -> str:
+    """A URI relative to ``base`` as one relative to ``root`` (``../`` when outside it)."""
+    path = unquote(uri, errors="surrogateescape")
+    try:
+        moved = os.path.relpath(base / path, root)
+    except ValueError:  # another drive on Windows
+        return uri
+    return artifact_uri(Path(moved).as_posix())
 
 
 def fingerprint(rule_id: str, key: str) -> str:
@@ -354,8 +437,6 @@ def _tags(rule: Rule) -> list[str]:
 # --------------------------------------------------------------------------- markdown
 
 
-_FENCE = re.compile(r"^\s*(```|~~~)")
-_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
 _IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 _AUTOLINK = re.compile(r"<((?:https?|mailto):[^>\s]+)>")
@@ -398,13 +479,14 @@ def markdown_to_text(markdown: str) -> str:
     out: list[str] = []
     in_code = False
     for line in markdown.strip().splitlines():
-        if _FENCE.match(line):
+        if FENCE.match(line):
             in_code = not in_code
             continue
         if in_code:
             out.append(f"    {line}" if line.strip() else "")
             continue
-        line = _HEADING.sub("", line).rstrip().rstrip("#").rstrip()
+        heading = HEADING.match(line)
+        line = heading.group(2) if heading else line.rstrip()
         line = re.sub(r"^\s{0,3}>\s?", "", line)  # block quotes
         out.append(_inline_to_text(line))
     text = "\n".join(out)
@@ -416,14 +498,14 @@ def first_paragraph(markdown: str) -> str:
     paragraph: list[str] = []
     in_code = False
     for line in markdown.splitlines():
-        if _FENCE.match(line):
+        if FENCE.match(line):
             if paragraph:
                 break
             in_code = not in_code
             continue
         if in_code:
             continue
-        if not line.strip() or _HEADING.match(line):
+        if not line.strip() or HEADING.match(line):
             if paragraph:
                 break
             continue
@@ -458,7 +540,7 @@ def _results(result: ScanResult, index: dict[str, int], evidence: bool = False,
         else:
             located.append((finding, source))
     hashes = _line_hashes(located, source_root)
-    results = [_result(finding, source, index, (hashes.get(source.file) or {}).get(source.line or 1))
+    results = [_result(finding, source, index, (hashes.get(source.file) or {}).get(source.line or 1), evidence)
                for finding, source in located]
     return results, unlocated
 
@@ -496,7 +578,8 @@ def _artifacts(result: ScanResult) -> list[om.Artifact]:
     return artifacts
 
 
-def _result(finding: Finding, source: Source, index: dict[str, int], line_hash: str | None = None) -> om.Result:
+def _result(finding: Finding, source: Source, index: dict[str, int], line_hash: str | None = None,
+            evidence: bool = False) -> om.Result:
     message = finding.message.strip()
     if source.entry:
         message = f"{message.rstrip('.')} (in {source.entry})"
@@ -510,10 +593,31 @@ def _result(finding: Finding, source: Source, index: dict[str, int], line_hash: 
         locations=[_location(source)],
         partial_fingerprints={FINGERPRINT_KEY: fingerprint(finding.rule_id, finding.key),
                               **({LINE_HASH_KEY: line_hash} if line_hash else {})},
-        suppressions=[_om(Suppression, kind="external", status="accepted", justification=finding.waived)]
-        if finding.waived else None,
+        suppressions=_suppressions(finding, evidence),
         properties=_om(PropertyBag, additional=properties) if properties else None,
     )
+
+
+#: A waiver's fields as suppression properties (SARIF's camelCase), in this order.
+_WAIVER_PROPERTIES = (("owner", "owner"), ("ticket", "ticket"), ("expires", "expires"), ("approved_by", "approvedBy"),
+                      ("rule", "rule"), ("key", "keyPattern"), ("environment", "environment"))
+
+
+def _suppressions(finding: Finding, evidence: bool) -> list[Suppression] | None:
+    """A waived finding's suppression (``accepted``); in the evidence profile, an open finding whose
+    waiver expired keeps that waiver as a ``rejected`` one. Located at the waiver in the policy."""
+    waiver = finding.waiver or {}
+    if finding.waived:
+        status, justification = "accepted", finding.waived
+    elif evidence and waiver.get("status") == "expired":
+        status, justification = "rejected", f"{expired_text(waiver)}: {waiver.get('reason') or ''}".rstrip(": ")
+    else:
+        return None
+    props = {name: waiver[key] for key, name in _WAIVER_PROPERTIES if waiver.get(key) not in (None, "")}
+    where = waiver.get("source") or {}
+    return [_om(Suppression, kind="external", status=status, justification=justification,
+                location=_location(Source(where["file"], where.get("line"))) if where.get("file") else None,
+                properties=_om(PropertyBag, additional=props) if props else None)]
 
 
 def _location(source: Source) -> om.Location:
@@ -595,6 +699,7 @@ def _invocation(result: ScanResult, index: dict[str, int], unlocated: list[Findi
     notes += [_input_failure(f) for f in sorted(result.input_failures, key=input_failure_key)]
     notes += [_skipped(rule_id, reason, index) for rule_id, reason in sorted(result.skipped)]
     notes += [_notice(n) for n in result.notices]
+    notes += [_waiver_note(w) for w in attention(result.waivers)]
     notes += [_unlocated(f, index) for f in unlocated]
     return _om(
         om.Invocation,
@@ -645,6 +750,62 @@ def _skipped(rule_id: str, reason: str, index: dict[str, int]) -> om.Notificatio
 def _notice(notice: Notice) -> om.Notification:
     return _om(om.Notification, level="note", message=_message(notice.message, NOTE_LIMIT),
                locations=[_location(notice.source)] if notice.source else None)
+
+
+def _waiver_note(waiver: dict[str, Any]) -> om.Notification:
+    """A waiver that needs attention, at its line in the policy: expired and expiring ones are
+    warnings, a stale one is a note."""
+    where = waiver.get("source") or {}
+    level = "note" if waiver.get("state") == "stale" else "warning"
+    return _om(om.Notification, level=level, message=_message(state_text(waiver), NOTE_LIMIT),
+               locations=[_location(Source(where["file"], where.get("line")))] if where.get("file") else None)
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+def _evidence_invocation(invocation: om.Invocation, result: ScanResult, index: dict[str, int]) -> None:
+    """What the evidence profile adds to the invocation: the effective policy against the rules'
+    defaults, the command line, and the facts of :func:`policykit.evidence.facts`."""
+    overrides = [_override(o, index) for o in (result.configuration or {}).get("rules") or []]
+    ev = dict(result.evidence)
+    command = ev.pop("command_line", None)
+    extra = {"policykit/evidence": {**ev, "judged_on": result.today, "warn_expiry_days": result.warn_expiry_days}}
+    for name, value in (("rule_configuration_overrides", overrides or None),
+                        ("command_line", shlex.join(command) if command else None),
+                        ("arguments", list(command[1:]) if command else None),
+                        ("properties", _om(PropertyBag, additional=extra))):
+        if value is not None:
+            setattr(invocation, name, value)
+            object.__setattr__(invocation, _EXPLICIT, getattr(invocation, _EXPLICIT) | {name})
+
+
+def _override(o: dict[str, Any], index: dict[str, int]) -> om.ConfigurationOverride:
+    """One rule the policy changes: disabled, another level, other parameters, an environment scope."""
+    params = {p["name"]: p.get("value") for p in o.get("parameters") or []}
+    scope = {"environments": o["environments"], "inScope": o.get("in_scope") or []} \
+        if o.get("environments") is not None else {}
+    configuration = _om(om.ReportingConfiguration, enabled=False if not o.get("enabled", True) else None,
+                        level=o.get("severity") or None,
+                        parameters=_om(PropertyBag, additional=params) if params else None,
+                        properties=_om(PropertyBag, additional=scope) if scope else None)
+    where = o.get("set_in") or {}
+    extra: dict[str, Any] = {"defaultLevel": o.get("default_severity")}
+    if params:
+        extra["defaultParameters"] = {p["name"]: p.get("default") for p in o.get("parameters") or []}
+    if where.get("file"):
+        extra["setIn"] = f"{where['file']}:{where.get('line') or 1}"
+    return _om(om.ConfigurationOverride, descriptor=_rule_ref(o["rule"], index), configuration=configuration,
+               properties=_om(PropertyBag, additional=extra))
+
+
+def _provenance(result: ScanResult) -> list[om.VersionControlDetails] | None:
+    """The git checkout the estate lies in, when its repository URL is known (SARIF requires one)."""
+    vc = result.evidence.get("version_control") or {}
+    if not vc.get("repositoryUri"):
+        return None
+    return [_om(om.VersionControlDetails, repository_uri=vc["repositoryUri"], revision_id=vc.get("revisionId"),
+                branch=vc.get("branch"), properties=_om(PropertyBag, additional={"modified": bool(vc.get("modified"))}))]
 
 
 def _unlocated(finding: Finding, index: dict[str, int]) -> om.Notification:

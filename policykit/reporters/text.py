@@ -2,7 +2,10 @@
 
 Findings are grouped by level (error, warning, note); each line reads
 ``file[:entry][:line]: LEVEL RULE message`` so editors and CI log viewers can link it.
-A summary follows, then the rules and inputs that failed and the rules that were skipped.
+A summary follows, then the rules and inputs that failed and the rules that were skipped, then
+the waivers that need attention (expired, stale, expiring; see :mod:`policykit.waivers`). A finding
+whose waiver expired is listed with the others and says so: ``[waiver expired on <date> (owner,
+ticket)]``.
 Output is deterministic: the same scan gives the same text.
 
 Every name, path and message comes from the scanned files and is printed on a terminal, so
@@ -19,6 +22,7 @@ from collections.abc import Callable
 from ..errors import escape_controls as esc
 from ..errors import one_line
 from ..models import LEVELS, Finding, InputFailure, ScanResult, Source
+from ..waivers import attention, expired_text, state_text
 from .sarif import NOTE_LIMIT, input_failure_key
 
 # ANSI SGR codes, used only when ``color`` is asked for (the CLI decides: a TTY, no NO_COLOR).
@@ -45,6 +49,7 @@ def to_text(result: ScanResult, color: bool = False) -> str:
         lines += [_finding_line(f, paint) for f in others] + [""]
     lines.append(paint("bold", summary(result)))
     lines += _failures(result, paint)
+    lines += waiver_lines(result, paint)
     return "\n".join(lines) + "\n"
 
 
@@ -67,7 +72,9 @@ def where(source: Source | None) -> str:
 def _finding_line(finding: Finding, paint: Paint) -> str:
     level = paint(finding.level if finding.level in _COLORS else "bold", esc(finding.level.upper()))
     env = f" [{esc(finding.environment)}]" if finding.environment else ""
-    return f"{esc(where(finding.source))}: {level} {esc(finding.rule_id)} {esc(finding.message)}{env}"
+    waiver = finding.waiver or {}
+    expired = f" [{esc(expired_text(waiver))}]" if waiver.get("status") == "expired" and not finding.waived else ""
+    return f"{esc(where(finding.source))}: {level} {esc(finding.rule_id)} {esc(finding.message)}{expired}{env}"
 
 
 def _plural(n: int, word: str) -> str:
@@ -87,6 +94,22 @@ def summary(result: ScanResult) -> str:
     ]
     status = "" if result.complete else " - INCOMPLETE scan"
     return "; ".join(parts) + "." + status
+
+
+_WAIVER_LABELS = {"expired": ("error", "WAIVER EXPIRED"), "expiring": ("warning", "WAIVER EXPIRING"),
+                  "stale": ("dim", "WAIVER STALE")}
+
+
+def waiver_lines(result: ScanResult, paint: Paint | None = None) -> list[str]:
+    """One line per declared waiver that needs attention: ``WAIVER EXPIRED policy.yaml:15: ...``."""
+    paint = paint or _painter(False)
+    lines = []
+    for waiver in attention(result.waivers):
+        style, label = _WAIVER_LABELS[waiver["state"]]
+        src = waiver.get("source") or {}
+        place = f"{src['file']}:{src.get('line') or 1}: " if src.get("file") else ""
+        lines.append(f"{paint(style, label)} {one_line(place + state_text(waiver), NOTE_LIMIT)}")
+    return lines
 
 
 def _input_where(failure: InputFailure) -> str:
