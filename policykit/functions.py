@@ -29,6 +29,21 @@ def _unique_bucket(value: Any) -> tuple:
     return (type(value).__name__, value)
 
 
+def _compiled_signature(signature: list[dict]) -> tuple[int, bool, tuple]:
+    """(arity, variadic, per argument: the Python type names it accepts, or None for any) of a
+    JMESPath signature; an argument typed ``array-<x>`` is None here: its elements need JMESPath's
+    own check."""
+    checks = []
+    for arg in signature:
+        types = arg.get("types") or []
+        if not types or any("-" in t for t in types):
+            checks.append(None if not types else False)
+            continue
+        checks.append(frozenset(name for t in types for name in jfunctions.REVERSE_TYPES_MAP[t]))
+    variadic = bool(signature) and bool(signature[-1].get("variadic"))
+    return len(signature), variadic, tuple(checks)
+
+
 class BaseFunctions(jfunctions.Functions):
     """The engine sets ``parameters`` on each instance before running a rule's query."""
 
@@ -38,6 +53,26 @@ class BaseFunctions(jfunctions.Functions):
         super().__init__()
         self.parameters = {}
         self._lowered: dict[int, tuple[list, frozenset[str]]] = {}
+        self._signatures: dict[str, tuple[Any, tuple[int, bool, tuple]]] = {}
+
+    def call_function(self, function_name: str, resolved_args: list) -> Any:
+        """JMESPath's ``call_function`` with the argument check compiled once per function: rules
+        call functions hundreds of thousands of times on a large estate, and JMESPath rebuilds
+        each signature's type lists on every call. A call the fast check does not accept goes
+        through JMESPath's own check, which raises its usual error."""
+        compiled = self._signatures.get(function_name)
+        if compiled is None:
+            try:
+                spec = self.FUNCTION_TABLE[function_name]
+            except KeyError:
+                return super().call_function(function_name, resolved_args)
+            compiled = self._signatures[function_name] = (spec["function"], _compiled_signature(spec["signature"]))
+        function, (arity, variadic, checks) = compiled
+        if (len(resolved_args) == arity or (variadic and len(resolved_args) > arity)) and all(
+                check is None or (check and type(arg).__name__ in check)
+                for check, arg in zip(checks, resolved_args)):
+            return function(self, *resolved_args)
+        return super().call_function(function_name, resolved_args)
 
     @jfunctions.signature({"types": ["string"]})
     def _func_param(self, name: str) -> Any:

@@ -3,6 +3,7 @@ removed — the outcome is a normal scan or a clean input error, never a crash."
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -409,3 +410,26 @@ def test_hostile_names_never_reach_a_report_raw(name):
     assert len(lines) == int(reports["count"]) and all(_json.loads(line) for line in lines)
     encoded = reports["sarif"].encode("utf-8")  # strict: a lone surrogate would raise here
     assert _json.loads(encoded.decode("utf-8", errors="strict"))["runs"]
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_JSON_VALUES, indent=st.sampled_from([None, 1, 2, 4, "\t"]), ascii_only=st.booleans(),
+       crlf=st.booleans())
+def test_pretty_printed_lines_equal_the_token_scan(value, indent, ascii_only, crlf):
+    """Whatever JSON the one-expression path accepts, it finds the lines of the token scan: any
+    strings (brackets, quotes, escapes, colons inside), any indentation, CRLF line ends."""
+    from policykit.parsing import _pretty_positions, _scan_positions
+    text = json.dumps(value, indent=indent, ensure_ascii=ascii_only)
+    if crlf:
+        text = text.replace("\n", "\r\n")
+    pretty = _pretty_positions(text)
+    if pretty is not None:
+        assert pretty == _scan_positions(text, "f.json", None)
+    if indent is not None and crlf is False:
+        assert pretty is not None or "\n" not in text

@@ -182,6 +182,48 @@ def test_json_key_lines_survive_the_new_scan():
     assert [parsed.key_line(b, "c"), parsed.key_line(b, "e"), parsed.line_of(b["c"][1])] == [4, 5, 4]
 
 
+PRETTY = ('{\r\n  "value": [\r\n    {\r\n      "name": "x\\"{[\\\\",\r\n      "n": -1.5e+3,\r\n'
+          '      "ok": true,\r\n      "none": null,\r\n      "tags": [],\r\n      "props": {},\r\n'
+          '      "nested": {\r\n        "list": [\r\n          "}",\r\n          2\r\n        ]\r\n'
+          '      }\r\n    }\r\n  ]\r\n}\r\n')
+
+
+def _lines(parsed) -> list:
+    row = parsed.value["value"][0]
+    return [parsed.line_of(parsed.value["value"]), parsed.line_of(row),
+            *(parsed.key_line(row, k) for k in row), parsed.line_of(row["nested"]["list"]),
+            parsed.key_line(row["nested"], "list")]
+
+
+def test_pretty_printed_json_gets_the_lines_of_the_token_scan():
+    """Pretty-printed files (every export) take the one-expression path; the lines are the ones the
+    token scan gives, CRLF, escapes and brackets inside strings included."""
+    from policykit import parsing
+    pretty = parse_json(PRETTY.encode(), file="f.json")
+    assert parsing._pretty_positions(PRETTY) == parsing._scan_positions(PRETTY, "f.json", None)
+    assert _lines(pretty) == [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 11]
+    compact = parse_json(json.dumps(json.loads(PRETTY), indent=1).replace('"tags": []', '"tags": [], "x": 1')
+                         .encode(), file="f.json")   # a line with two keys: the token scan
+    assert compact.key_line(compact.value["value"][0], "x") == compact.key_line(compact.value["value"][0], "tags")
+
+
+def test_pretty_printed_duplicate_is_found_even_beside_a_line_of_two_keys():
+    """A missed key on a two-key line and a key json.loads dropped must not cancel out."""
+    text = PRETTY.replace('"ok": true,', '"ok": true, "none": 1,').replace('"tags": [],', '"tags": [],\r\n "tags": 1,')
+    with pytest.raises(InputError, match=r"f\.json:7: duplicate key 'none' \(first at line 6\)"):
+        parse_json(text.encode(), file="f.json")
+    with pytest.raises(InputError, match=r"f\.json:9: duplicate key 'tags' \(first at line 8\)"):
+        parse_json(PRETTY.replace('"tags": [],', '"tags": [],\r\n "tags": 1,').encode(), file="f.json")
+
+
+@pytest.mark.parametrize("depth", [250, 1500])
+def test_pretty_printed_nesting_past_the_limit_names_its_line(depth):
+    data = ("".join("  " * i + '{"a":\n' for i in range(depth)) + "1" + "}" * depth).encode()
+    with pytest.raises(InputError, match=r"JSON nested deeper than 200 levels") as caught:
+        parse_json(data, file="deep.json")
+    assert caught.value.line == 201
+
+
 @pytest.mark.parametrize("data,fragment", [
     (b'{"a": NaN}', "NaN is not a JSON value"),
     (b'{"a":\n ' + b"1" * 5000 + b"}", "more than 4300 digits"),
@@ -209,6 +251,17 @@ def test_one_long_string_costs_little_memory(body):
     """A 20 MB settings value: peak at most 20 times the file (it was ~136 times) and < 5 s."""
     value = body * (20_000_000 // len(body.encode()))
     data = json.dumps({"EnvironmentVariables": [{"SchemaName": "x", "Value": "@"}]}).replace("@", value).encode()
+    del value
+    peak, seconds = _peak(lambda: parse_json(data, file="settings.json"))
+    assert peak <= 20 * len(data), (peak / len(data), "times the file")
+    assert seconds < 5, seconds
+
+
+@pytest.mark.parametrize("body", ["a", "\\n", '\\"'])
+def test_one_long_string_in_a_pretty_printed_file_costs_little_memory(body):
+    """The same on the pretty-printed path (one regular expression over every line)."""
+    value = body * (20_000_000 // len(body.encode()))
+    data = json.dumps({"EnvironmentVariables": [{"SchemaName": "x", "Value": "@"}]}, indent=2).replace("@", value).encode()
     del value
     peak, seconds = _peak(lambda: parse_json(data, file="settings.json"))
     assert peak <= 20 * len(data), (peak / len(data), "times the file")
