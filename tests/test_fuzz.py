@@ -433,3 +433,47 @@ def test_pretty_printed_lines_equal_the_token_scan(value, indent, ascii_only, cr
         assert pretty == _scan_positions(text, "f.json", None)
     if indent is not None and crlf is False:
         assert pretty is not None or "\n" not in text
+
+
+_SARIF_LIKE = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.text()
+    | st.floats(allow_nan=True, allow_infinity=True),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_SARIF_LIKE)
+def test_sarif_text_is_what_json_writes(value):
+    """The SARIF log is written by orjson where it can, byte for byte what json.dumps(indent=2,
+    sort_keys=True, ensure_ascii=True) writes: non-ASCII, DEL, astral characters, control
+    characters, big integers, floats and empty containers included."""
+    from policykit.reporters import jsontext
+    assert jsontext.dumps(value) == json.dumps(value, indent=2, sort_keys=True, ensure_ascii=True)
+
+
+def test_sarif_text_takes_the_fast_path_on_real_logs():
+    from policykit.reporters import jsontext
+    data = {"runs": [{"results": [{"message": {"text": "caf\u00e9 \U0001F600 \x7f \u2028 \"q\" \\"},
+                                   "ruleIndex": 3, "locations": [], "properties": {}}]}], "version": "2.1.0"}
+    assert jsontext.orjson is not None and not jsontext._has_float(data)
+    assert jsontext.dumps(data) == json.dumps(data, indent=2, sort_keys=True, ensure_ascii=True)
+
+
+_FAST_PATH = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.text(st.characters(blacklist_categories=("Cs",))),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(st.characters(blacklist_categories=("Cs",))),
+                                                                 inner, max_size=4),
+    max_leaves=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_FAST_PATH)
+def test_sarif_text_fast_path_is_what_json_writes(value):
+    """What orjson writes (no float, no lone surrogate, 64-bit integers) is escaped into json's bytes."""
+    import orjson
+
+    from policykit.reporters import jsontext
+    orjson.dumps(value)  # the fast path is taken: orjson accepts it
+    assert jsontext.dumps(value) == json.dumps(value, indent=2, sort_keys=True, ensure_ascii=True)

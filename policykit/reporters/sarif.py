@@ -57,7 +57,6 @@ Choices a reader of the output should know:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shlex
@@ -84,6 +83,7 @@ from ..models import (
     Source,
 )
 from ..waivers import attention, expired_text, state_text
+from . import jsontext
 from .linehash import files_line_hashes
 from .markdown_syntax import FENCE, HEADING
 
@@ -247,7 +247,7 @@ def to_sarif(
     if baseline is not None:
         seen = {(r.rule_id, r.partial_fingerprints[FINGERPRINT_KEY]) for r in results}
         data["runs"][0]["results"] += _to_json(baselines.absent(baseline, seen, index))
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+    return jsontext.dumps(data) + "\n"
 
 
 def _baseline_states(results: list[om.Result], baseline: baselines.Log) -> None:
@@ -265,6 +265,7 @@ def _rooted(run: dict[str, Any], source_root: Path, root: Path) -> None:
     URIs were relative to ``source_root``. ``originalUriBaseIds`` describes the base without giving
     its absolute URI, which would differ on every machine (SARIF lets it be left out)."""
     base, top = source_root.resolve(), root.resolve()
+    rebased: dict[str, str] = {}  # a file is named by many results: rebase each URI once
 
     def visit(node: Any) -> None:
         if isinstance(node, list):
@@ -274,7 +275,8 @@ def _rooted(run: dict[str, Any], source_root: Path, root: Path) -> None:
             for name, value in node.items():
                 if name in ("artifactLocation", "location") and isinstance(value, dict) and "uri" in value \
                         and "uriBaseId" not in value:
-                    value["uri"] = _rebase(value["uri"], base, top)
+                    uri = value["uri"]
+                    value["uri"] = rebased.get(uri) or rebased.setdefault(uri, _rebase(uri, base, top))
                     value["uriBaseId"] = SRCROOT
                 else:
                     visit(value)
