@@ -19,6 +19,7 @@ from .errors import RuleError, jmespath_error_line, one_line
 from .functions import BaseFunctions
 from .models import Finding, Rule, RuleFailure, Source
 from .policy import Policy
+from .query import compile_query
 from .waivers import Ledger
 
 
@@ -58,9 +59,9 @@ class CompiledRule:
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
         try:
-            self.query = jmespath.compile(rule.query)
-            self.key = jmespath.compile(rule.key)
-            self.location = jmespath.compile(rule.location)
+            self.query = compile_query(rule.query)
+            self.key = compile_query(rule.key)
+            self.location = compile_query(rule.location)
             list(_FORMATTER.parse(rule.message))
         except JMESPathError as exc:
             raise RuleError(rule.id, f"invalid JMESPath: {jmespath_error_line(exc)}") from None
