@@ -119,6 +119,16 @@ def _function(node: dict, children: list[Node]) -> Node:
     return lambda value, fn: fn.call_function(name, [child(value, fn) for child in children])
 
 
+def _project(elements: Any, right: Node, fn: Any) -> list:
+    """``right`` of each element, leaving out ``None``: what every projection collects."""
+    collected = []
+    for element in elements:
+        current = right(element, fn)
+        if current is not None:
+            collected.append(current)
+    return collected
+
+
 def _filter_projection(_node: dict, children: list[Node]) -> Node:
     left, right, condition = children
 
@@ -126,13 +136,7 @@ def _filter_projection(_node: dict, children: list[Node]) -> Node:
         base = left(value, fn)
         if not isinstance(base, list):
             return None
-        collected = []
-        for element in base:
-            if not _is_false(condition(element, fn)):
-                current = right(element, fn)
-                if current is not None:
-                    collected.append(current)
-        return collected
+        return _project((e for e in base if not _is_false(condition(e, fn))), right, fn)
     return filter_projection
 
 
@@ -228,14 +232,7 @@ def _projection(_node: dict, children: list[Node]) -> Node:
 
     def projection(value: Any, fn: Any) -> Any:
         base = left(value, fn)
-        if not isinstance(base, list):
-            return None
-        collected = []
-        for element in base:
-            current = right(element, fn)
-            if current is not None:
-                collected.append(current)
-        return collected
+        return _project(base, right, fn) if isinstance(base, list) else None
     return projection
 
 
@@ -248,12 +245,7 @@ def _value_projection(_node: dict, children: list[Node]) -> Node:
             base = base.values()
         except AttributeError:
             return None
-        collected = []
-        for element in base:
-            current = right(element, fn)
-            if current is not None:
-                collected.append(current)
-        return collected
+        return _project(base, right, fn)
     return value_projection
 
 
