@@ -238,6 +238,23 @@ def test_hashes_of_repetitive_lines_count_like_the_reference(parts, picks):
     assert hashes_of_lines(text, wanted) == {n: reference[n] for n in wanted if n in reference}
 
 
+@settings(max_examples=200, deadline=None)
+@given(parts=st.lists(st.sampled_from(["{\n", "a\n", '  "x": 1,\n', "\r\n", "\t}\n", "\n", "ab", "c" * 45, " " * 30]),
+                      max_size=400),
+       picks=st.lists(st.integers(min_value=1, max_value=400), max_size=40))
+def test_one_pass_over_the_lines_counts_like_the_reference(parts, picks):
+    """The one-pass count (many distinct windows) picks out candidate lines by their first row
+    and by their length: repeated short lines, lines of 100 units and more, windows across CRLF
+    and spaces, and every line wanted at once all count as in the reference."""
+    from policykit.reporters import linehash
+    text = "".join(parts)
+    reference = line_hashes(text)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(linehash, "_SEARCHED_WINDOWS", 0)  # always the one-pass count
+        for wanted in (set(picks) | set(list(reference)[-3:]), set(reference)):
+            assert linehash.hashes_of_lines(text, wanted) == {n: reference[n] for n in wanted if n in reference}
+
+
 def test_copies_of_a_file_are_hashed_once_with_each_copys_lines(tmp_path, monkeypatch):
     """users.json is the same bytes in every environment's export: one computation serves every
     copy, and each copy still gets exactly its own lines; a file that is not UTF-8 gets none."""

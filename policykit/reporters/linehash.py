@@ -15,13 +15,16 @@ from __future__ import annotations
 import hashlib
 import re
 from bisect import bisect_right
-from itertools import accumulate
+from itertools import accumulate, compress, count
+from operator import mul
 from pathlib import Path
 
 _BLOCK = 100
 _MOD = 37
 _MASK = (1 << 64) - 1
 _FIRST_MOD = pow(_MOD, _BLOCK, 1 << 64)
+#: The weight of each unit of a full window in its hash: 37 to the power of the units after it.
+_WEIGHTS = tuple(pow(_MOD, _BLOCK - 1 - i, 1 << 64) for i in range(_BLOCK))
 _TAB, _SPACE, _LF, _CR, _EOF = 9, 32, 10, 13, 65535
 
 
@@ -76,11 +79,9 @@ _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
 def _window_hash(window: str) -> str:
-    """The rolling hash of one full window: the polynomial of its 100 code units, base 37."""
-    value = 0
-    for char in window:
-        value = (value * _MOD + ord(char)) & _MASK
-    return format(value, "x")
+    """The rolling hash of one full window: the polynomial of its 100 code units, base 37,
+    modulo 2**64 (a sum of products taken modulo 2**64 once is the same number; in C here)."""
+    return format(sum(map(mul, map(ord, window), _WEIGHTS)) & _MASK, "x")
 
 
 def hashes_of_lines(text: str, lines: set[int]) -> dict[int, str]:
@@ -90,20 +91,25 @@ def hashes_of_lines(text: str, lines: set[int]) -> dict[int, str]:
     count is how many lines up to it start with the same 100 units — found by comparing slices,
     which Python does in C. Text with characters beyond the BMP (two UTF-16 units each) takes
     the reference path."""
-    if not lines or _ASTRAL.search(text):
+    if not lines or (not text.isascii() and _ASTRAL.search(text)):
         every = line_hashes(text)
         return {n: every[n] for n in lines if n in every}
-    units = text.replace("\r\n", "\n").replace("\r", "\n").replace(" ", "").replace("\t", "")
-    units += chr(_EOF) + "\0" * _BLOCK
-    # Where each line starts: after each LF of the text (not of the padding), summed in C.
-    lengths = map((1).__add__, map(len, units[:len(units) - _BLOCK - 1].split("\n")[:-1]))
-    starts = list(accumulate(lengths, initial=0))
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    body = text.translate(_DROPPED)
+    units = body + chr(_EOF) + "\0" * _BLOCK
+    rows = body.split("\n")  # row i is line i + 1, without its spaces and tabs
+    # Where each line starts: after each LF, summed in C.
+    starts = list(accumulate(map((1).__add__, map(len, rows[:-1])), initial=0))
     wanted = {n: units[starts[n - 1]:starts[n - 1] + _BLOCK] for n in lines if 0 < n <= len(starts)}
     windows = _by_window(wanted)
     counts = _counts_by_search(units, starts, windows) if len(windows) <= _SEARCHED_WINDOWS \
-        else _counts_by_lines(units, starts, wanted)
+        else _counts_by_lines(units, starts, rows, wanted)
     return {n: f"{_window_hash(w)}:{counts[n]}" for n, w in wanted.items()}
 
+
+#: Spaces and tabs, which the hash skips.
+_DROPPED = {_SPACE: None, _TAB: None}
 
 #: Up to this many distinct windows, each is searched for through the text (str.find, in C);
 #: beyond, one pass over the lines compares each line's window (Python, but once).
@@ -125,14 +131,25 @@ def _counts_by_search(units: str, starts: list[int], windows: dict[str, list[int
     return counts
 
 
-def _counts_by_lines(units: str, starts: list[int], wanted: dict[int, str]) -> dict[int, int]:
+def _counts_by_lines(units: str, starts: list[int], rows: list[str], wanted: dict[int, str]) -> dict[int, int]:
+    """How many lines up to each wanted one start with its window, in one pass over the lines.
+
+    A line can only start a wanted window if the line itself is the window's first line (a
+    window holding a LF), or begins with the window (a line of 100 units or more), or is the
+    last line (its window runs into the end mark and the zeros). Those lines are picked out in
+    C, by set lookups of the rows the split already made and by their length; only they are
+    sliced and compared in Python."""
     targets = set(wanted.values())
+    first_rows = {w.partition("\n")[0] for w in targets if "\n" in w}
+    last = max(wanted)
+    candidates = set(compress(count(1), map(first_rows.__contains__, rows[:last])))
+    if len(first_rows) < len(targets):  # some window lies within one long line, or is the last
+        candidates.update(compress(count(1), map((_BLOCK - 1).__lt__, map(len, rows[:last]))))
+        candidates.add(len(rows))
     seen: dict[str, int] = {}
     counts: dict[int, int] = {}
-    last = max(wanted)
-    # Every line's window, sliced in C; only those equal to a wanted one are counted here.
-    windows = map(units.__getitem__, map(slice, starts[:last], map(_BLOCK.__add__, starts[:last])))
-    for number, window in enumerate(windows, 1):
+    for number in sorted(candidates):
+        window = units[starts[number - 1]:starts[number - 1] + _BLOCK]
         if window in targets:
             seen[window] = seen.get(window, 0) + 1
             if number in wanted:

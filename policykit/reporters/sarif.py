@@ -328,6 +328,27 @@ def _default(field: attr.Attribute) -> Any:
     return field.default
 
 
+#: Per sarif-om class: (attribute, JSON name or None for a property bag's extras, its default).
+_Plan = tuple[tuple[str, "str | None", Any], ...]
+_PLANS: dict[type, _Plan] = {}
+
+
+def _plan(cls: type) -> _Plan:
+    """How ``cls`` serializes, worked out once: a log holds thousands of results, and attrs'
+    field list and each factory default (a new empty list) cost more than the value itself."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = _PLANS[cls] = tuple(
+            (f.name, None if f.metadata.get("additional_properties") else f.metadata["schema_property_name"],
+             _default(f))
+            for f in attr.fields(cls))
+    return plan
+
+
+def _text(value: str) -> str:
+    return value if value.isascii() else no_surrogates(value)  # a surrogate is never ASCII
+
+
 def _to_json(value: Any) -> Any:
     """Turn a sarif-om object graph into plain JSON values.
 
@@ -335,27 +356,36 @@ def _to_json(value: Any) -> Any:
     and the defaults nobody asked for (``rank: -1``, ``language: "en-US"``, ...), and merges a
     :class:`PropertyBag`'s additional properties next to its ``tags``.
     """
+    kind = type(value)
+    if kind is str:
+        return _text(value)
+    if kind is list or kind is tuple:
+        return [_to_json(v) for v in value]
+    if kind is dict:
+        return {_text(str(k)): _to_json(v) for k, v in value.items()}
+    if kind in (int, float, bool) or value is None:
+        return value
     if isinstance(value, str):
-        return no_surrogates(value)
+        return _text(value)
     if isinstance(value, (list, tuple)):
         return [_to_json(v) for v in value]
     if isinstance(value, dict):
-        return {no_surrogates(str(k)): _to_json(v) for k, v in value.items()}
-    if not attr.has(type(value)):
+        return {_text(str(k)): _to_json(v) for k, v in value.items()}
+    if not attr.has(kind):
         return value
     explicit = getattr(value, _EXPLICIT, frozenset())
     out: dict[str, Any] = {}
-    for field in attr.fields(type(value)):
-        v = getattr(value, field.name)
-        if v is None or (field.name not in explicit and v == _default(field)):
+    for name, json_name, default in _plan(kind):
+        v = getattr(value, name)
+        if v is None or (name not in explicit and v == default):
             continue
-        if field.metadata.get("additional_properties"):
+        if json_name is None:
             for key, extra in v.items():
                 if key in out:
                     raise ValueError(f"property {key!r} given twice")
                 out[key] = _to_json(extra)
             continue
-        out[field.metadata["schema_property_name"]] = _to_json(v)
+        out[json_name] = _to_json(v)
     return out
 
 
