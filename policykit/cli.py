@@ -29,6 +29,7 @@ from .errors import (
     no_surrogates,
     one_line,
 )
+from .heap import collector_paused
 from .models import LEVELS, ScanResult
 from .reading import Limits
 from .scanner import (
@@ -399,8 +400,24 @@ def write_bundle(args: argparse.Namespace, result: ScanResult) -> None:
         write_atomic(str(folder / name), data.decode("utf-8"))
 
 
+def _report_text(args: argparse.Namespace, result: ScanResult) -> str:
+    """The report ``--format`` asks for."""
+    if args.format == "sarif":
+        return _sarif_text(args, result, args.evidence)
+    if args.format == "markdown":
+        from .reporters.markdown import to_markdown
+        return to_markdown(result, by=args.by)
+    if args.format == "json":
+        from .reporters.jsonlines import to_json_lines
+        return to_json_lines(result)
+    if args.format == "html":
+        return _html_text(args, result)
+    from .reporters.text import to_text
+    return to_text(result, color=args.output is None and sys.stdout.isatty())
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
-    from .reporters.text import summary, to_text
+    from .reporters.text import summary
     if args.evidence and args.format not in ("sarif", "html"):
         raise UsageError("--evidence applies to --format sarif or html")
     args.baseline_log = _baseline_log(args)
@@ -410,20 +427,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
                   evidence=evidence, today=clock.today(args.today))
     if evidence:
         result.evidence["command_line"] = ["policykit", *getattr(args, "argv", [])]
-    if args.evidence_bundle:
-        write_bundle(args, result)
-    if args.format == "sarif":
-        text = _sarif_text(args, result, args.evidence)
-    elif args.format == "markdown":
-        from .reporters.markdown import to_markdown
-        text = to_markdown(result, by=args.by)
-    elif args.format == "json":
-        from .reporters.jsonlines import to_json_lines
-        text = to_json_lines(result)
-    elif args.format == "html":
-        text = _html_text(args, result)
-    else:
-        text = to_text(result, color=args.output is None and sys.stdout.isatty())
+    with collector_paused():  # a report of a large scan allocates as much as the scan
+        if args.evidence_bundle:
+            write_bundle(args, result)
+        text = _report_text(args, result)
     write_atomic(args.output, text)
     if args.output and args.format != "text":
         # The report went to a file: still tell the person at the terminal what happened.

@@ -6,6 +6,8 @@ Plugins add functions through the ``policykit_jmespath_functions`` hook.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from jmespath import functions as jfunctions
@@ -55,24 +57,63 @@ class BaseFunctions(jfunctions.Functions):
         self._lowered: dict[int, tuple[list, frozenset[str]]] = {}
         self._signatures: dict[str, tuple[Any, tuple[int, bool, tuple]]] = {}
 
+    def _compiled(self, function_name: str) -> tuple[Any, tuple[int, bool, tuple]] | None:
+        compiled = self._signatures.get(function_name)
+        if compiled is None:
+            spec = self.FUNCTION_TABLE.get(function_name)
+            if spec is None:
+                return None
+            compiled = self._signatures[function_name] = (spec["function"], _compiled_signature(spec["signature"]))
+        return compiled
+
     def call_function(self, function_name: str, resolved_args: list) -> Any:
         """JMESPath's ``call_function`` with the argument check compiled once per function: rules
         call functions hundreds of thousands of times on a large estate, and JMESPath rebuilds
         each signature's type lists on every call. A call the fast check does not accept goes
         through JMESPath's own check, which raises its usual error."""
-        compiled = self._signatures.get(function_name)
+        compiled = self._compiled(function_name)
         if compiled is None:
-            try:
-                spec = self.FUNCTION_TABLE[function_name]
-            except KeyError:
-                return super().call_function(function_name, resolved_args)
-            compiled = self._signatures[function_name] = (spec["function"], _compiled_signature(spec["signature"]))
+            return super().call_function(function_name, resolved_args)
         function, (arity, variadic, checks) = compiled
         if (len(resolved_args) == arity or (variadic and len(resolved_args) > arity)) and all(
                 check is None or (check and type(arg).__name__ in check)
                 for check, arg in zip(checks, resolved_args)):
             return function(self, *resolved_args)
         return super().call_function(function_name, resolved_args)
+
+    def caller(self, function_name: str, count: int) -> Callable[..., Any]:
+        """A call of ``function_name`` with ``count`` arguments, bound to this object: what a
+        compiled query (:mod:`policykit.query`) calls for each value. The function and its
+        argument check are looked up once; a call whose arguments the check does not accept, or
+        a function whose check is JMESPath's own (variadic, ``array-<type>``, another arity),
+        goes through :meth:`call_function` and so raises JMESPath's usual error."""
+        compiled = self._compiled(function_name)
+
+        def checked(*args: Any) -> Any:
+            return self.call_function(function_name, list(args))
+        if compiled is None:
+            return checked
+        function, (arity, variadic, checks) = compiled
+        if variadic or arity != count or False in checks:
+            return checked
+        if count == 1:
+            (only,) = checks
+            if only is None:
+                return partial(function, self)
+
+            def call_one(arg: Any) -> Any:
+                if type(arg).__name__ in only:
+                    return function(self, arg)
+                return checked(arg)
+            return call_one
+        pairs = tuple(enumerate(checks))
+
+        def call(*args: Any) -> Any:
+            for i, check in pairs:
+                if check is not None and type(args[i]).__name__ not in check:
+                    return checked(*args)
+            return function(self, *args)
+        return call
 
     @jfunctions.signature({"types": ["string"]})
     def _func_param(self, name: str) -> Any:

@@ -13,8 +13,7 @@ from __future__ import annotations
 import json
 import re
 from array import array
-from collections.abc import Iterator
-from itertools import compress, count
+from itertools import compress, count, repeat
 from operator import itemgetter
 from dataclasses import dataclass, field
 from json.decoder import scanstring as _scanstring
@@ -31,6 +30,57 @@ MAX_DEPTH = 200
 _DTD_MARKERS = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
+class _JsonLines:
+    """The lines of a parsed JSON tree: each object's and array's, and its keys' on request.
+
+    ``spans`` holds, per container (by ``id``), its line and the range of the text's keys it
+    holds, nested ones included: the keys of a JSON text, in order, are the keys of the tree in
+    document order (a key, then every key inside its value, then the next key). So a key's line
+    is found from its object's first key and the sizes of the values before it, when it is
+    asked for: most keys never are, and a table of every key was most of the cost of parsing.
+    """
+
+    __slots__ = ("spans", "key_lines", "_tables")
+
+    def __init__(self, spans: dict[int, tuple[int, int, int]], key_lines: array) -> None:
+        self.spans = spans
+        self.key_lines = key_lines
+        self._tables: dict[int, dict[str, int] | None] = {}
+
+    def key_line(self, mapping: dict, key: str) -> int | None:
+        span = self.spans.get(id(mapping))
+        if span is not None and span[2] - span[1] == len(mapping) and type(mapping) is dict:
+            # No object or array among its values: its keys are the text's next ones, in order.
+            return self.key_lines[span[1] + list(mapping).index(key)] if key in mapping else None
+        table = self._tables.get(id(mapping), False)
+        if table is False:
+            table = self._tables[id(mapping)] = self._table(mapping)
+        return table.get(key) if table is not None else None
+
+    def _table(self, mapping: dict) -> dict[str, int] | None:
+        """Each key's line; None when ``mapping`` no longer holds the keys it was parsed with (a
+        caller changed it): no line then rather than a wrong one."""
+        span = self.spans.get(id(mapping))
+        if span is None or type(mapping) is not dict:
+            return None
+        _line, at, end = span
+        table = {}
+        for name, value in mapping.items():
+            if at >= end:
+                return None
+            table[name] = self.key_lines[at]
+            at += 1
+            if type(value) in _CONTAINERS:
+                inner = self.spans.get(id(value))
+                if inner is None:
+                    return None
+                at += inner[2] - inner[1]
+        return table if at == end else None
+
+
+_CONTAINERS = frozenset({dict, list})
+
+
 @dataclass
 class Parsed:
     """A parsed document and the line where each of its dicts and lists starts."""
@@ -39,14 +89,19 @@ class Parsed:
     lines: dict[int, int] = field(default_factory=dict)
     key_lines: dict[tuple[int, str], int] = field(default_factory=dict)
     item_lines: dict[tuple[int, int], int] = field(default_factory=dict)  # YAML only
+    json_lines: _JsonLines | None = None  # JSON: lines kept apart, keys found when asked for
 
     def line_of(self, node: Any, default: int | None = None) -> int | None:
+        if self.json_lines is not None:
+            span = self.json_lines.spans.get(id(node))
+            return span[0] if span is not None else default
         return self.lines.get(id(node), default)
 
     def key_line(self, mapping: dict, key: str) -> int | None:
         """Line of ``key`` in ``mapping``, else of its value, else of the mapping."""
-        return (self.key_lines.get((id(mapping), key)) or self.line_of(mapping.get(key))
-                or self.line_of(mapping))
+        own = (self.json_lines.key_line(mapping, key) if self.json_lines is not None
+               else self.key_lines.get((id(mapping), key)))
+        return own or self.line_of(mapping.get(key)) or self.line_of(mapping)
 
     def item_line(self, sequence: list, index: int) -> int | None:
         """Line of item ``index`` of ``sequence`` (YAML), else of the item, else of the sequence."""
@@ -206,49 +261,64 @@ def _bad_value_line(text: str) -> int | None:
     return None
 
 
-def _children(node: dict | list) -> Iterator[tuple[Any, Any]]:
-    return iter(node.items()) if isinstance(node, dict) else ((None, item) for item in node)
+def _json_lines(root: Any, container_lines: array, key_lines: array) -> _JsonLines | None:
+    """The line table of ``root`` from the scan: None if the tree and the text do not hold as
+    many objects and keys, or if the tree is nested deeper than MAX_DEPTH (the token scan names
+    that line).
 
+    Walks the containers in document order, which is the order the scan met them, so the n-th
+    container of the walk is the n-th of the text; keys are counted, not visited (a dict's size,
+    and the keys inside the containers among its values, which are picked out in C). The counts
+    differ only when ``json.loads`` dropped a repeated key (and what its first value held)."""
+    if type(root) not in _CONTAINERS:
+        return _JsonLines({}, key_lines) if not key_lines else None
+    spans: dict[int, tuple[int, int, int]] = {}
+    n_containers, n_keys = 0, 0
 
-def _attach_lines(parsed: Parsed, container_lines: array, key_lines: array) -> bool:
-    """Give each object, array and key of ``parsed.value`` its line from the scan; False (and
-    no lines) if the tree and the text do not hold as many objects and keys, or if the tree is
-    nested deeper than MAX_DEPTH (the token scan names that line).
+    is_container = _CONTAINERS.__contains__
 
-    Walks the tree in document order (a key, then everything inside its value, then the next
-    key), which is the order the scan met them, so the n-th object and the n-th key of the walk
-    are the n-th of the text. The counts differ only when ``json.loads`` dropped a repeated key
-    (and what its first value held)."""
-    root = parsed.value
-    if not isinstance(root, (dict, list)):
-        return not key_lines
-    lines, keys = parsed.lines, parsed.key_lines
-    n_containers, n_keys = 1, 0
-    stack = [(root, _children(root))]
-    try:
-        lines[id(root)] = container_lines[0]
-        while stack:
-            node, children = stack[-1]
-            for key, child in children:
-                if key is not None:
-                    keys[(id(node), key)] = key_lines[n_keys]
-                    n_keys += 1
-                if isinstance(child, (dict, list)):
-                    lines[id(child)] = container_lines[n_containers]
-                    n_containers += 1
-                    stack.append((child, _children(child)))
-                    if len(stack) > MAX_DEPTH:
-                        raise IndexError
-                    break
+    def walk(node: dict | list, depth: int) -> None:
+        nonlocal n_containers, n_keys
+        if depth > MAX_DEPTH:
+            raise IndexError
+        line = container_lines[n_containers]  # IndexError: the text has fewer
+        n_containers += 1
+        start = n_keys
+        # The containers among the values, each with the index of the key after its own key
+        # (None in an array): picked out in C, the scalars never come back to Python.
+        if type(node) is dict:
+            values = node.values()
+            children = compress(enumerate(values, start + 1), map(is_container, map(type, values)))
+        else:
+            children = zip(repeat(None), compress(node, map(is_container, map(type, node))))
+        nested = 0  # keys inside the values walked so far (an object's)
+        for after_key, value in children:
+            if after_key is not None:
+                n_keys = after_key + nested
+            inner = value.values() if type(value) is dict else value
+            if depth < MAX_DEPTH and not any(map(is_container, map(type, inner))):
+                # A flat object or array (a row of an export): its span without a call.
+                size = len(value) if type(value) is dict else 0
+                spans[id(value)] = (container_lines[n_containers], n_keys, n_keys + size)
+                n_containers += 1
+                n_keys += size
             else:
-                stack.pop()
+                walk(value, depth + 1)
+            if after_key is not None:
+                nested = n_keys - after_key
+        if type(node) is dict:
+            n_keys = start + len(node) + nested
+        spans[id(node)] = (line, start, n_keys)
+
+    try:
+        walk(root, 1)
     except IndexError:
-        n_containers = -1
+        return None
+    finally:
+        walk = None  # type: ignore[assignment]  # walk refers to itself: a cycle that would keep spans alive
     if n_containers != len(container_lines) or n_keys != len(key_lines):
-        lines.clear()
-        keys.clear()
-        return False
-    return True
+        return None
+    return _JsonLines(spans, key_lines)
 
 
 def parse_json(data: bytes, file: str | None = None, entry: str | None = None) -> Parsed:
@@ -279,10 +349,13 @@ def parse_json(data: bytes, file: str | None = None, entry: str | None = None) -
         problem = "a number of more than 4300 digits" if "digits" in str(exc) else str(exc)
         raise InputError(f"malformed JSON: {problem}", file=file, line=_bad_value_line(text), entry=entry) from None
     parsed = Parsed(value)
-    if pretty is not None and _attach_lines(parsed, *pretty):
-        return parsed
+    if pretty is not None:
+        parsed.json_lines = _json_lines(value, *pretty)
+        if parsed.json_lines is not None:
+            return parsed
     container_lines, key_lines = scanned or _scan_positions(text, file, entry)
-    if not _attach_lines(parsed, container_lines, key_lines):
+    parsed.json_lines = _json_lines(value, container_lines, key_lines)
+    if parsed.json_lines is None:
         # Fewer keys in the tree than in the text: json.loads kept one copy of a repeated key.
         duplicate = _duplicate_key_error(text, file, entry)
         if duplicate is not None:

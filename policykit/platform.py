@@ -8,6 +8,7 @@ Facts and sources: ``shared/reference/power-platform.md`` (§4 roles, §7 identi
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 # --------------------------------------------------------------------------- ids
@@ -76,6 +77,7 @@ def privilege_depth(value: Any) -> str | None:
     return None
 
 
+@lru_cache(maxsize=1 << 16)  # every environment's roles name the same few thousand privileges
 def parse_privilege(name: str) -> tuple[str | None, str | None]:
     """``prvReadcr123_order`` → (``Read``, ``cr123_order``); miscellaneous ones → (None, None)."""
     m = _PRV.match(name)

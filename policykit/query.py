@@ -114,9 +114,31 @@ def _expref(node: dict, children: list[Node]) -> Node:
     return lambda value, fn: _Expression(expression, inner, fn)
 
 
+def _caller(fn: jfunctions.Functions, name: str, count: int) -> Callable[..., Any]:
+    """``fn``'s call of ``name`` with ``count`` arguments: PolicyKit's functions give one with
+    the lookup and the argument check compiled (:meth:`policykit.functions.BaseFunctions.caller`);
+    any other functions object is called the way the interpreter calls it."""
+    caller = getattr(fn, "caller", None)
+    if caller is not None:
+        return caller(name, count)
+    return lambda *args: fn.call_function(name, list(args))
+
+
 def _function(node: dict, children: list[Node]) -> Node:
-    name = node["value"]
-    return lambda value, fn: fn.call_function(name, [child(value, fn) for child in children])
+    name, count = node["value"], len(children)
+    bound: list[Any] = [None, None]  # the functions object last called with, and its call of name
+
+    def call(fn: Any) -> Callable[..., Any]:
+        if bound[0] is not fn:
+            bound[0], bound[1] = fn, _caller(fn, name, count)
+        return bound[1]
+    if count == 1:
+        (only,) = children
+        return lambda value, fn: call(fn)(only(value, fn))
+    if count == 2:
+        first, second = children
+        return lambda value, fn: call(fn)(first(value, fn), second(value, fn))
+    return lambda value, fn: call(fn)(*[child(value, fn) for child in children])
 
 
 def _project(elements: Any, right: Node, fn: Any) -> list:

@@ -15,7 +15,7 @@ from .document import EnvironmentInput, build_document
 from .document.notices import Notices
 from .engine import functions_class, run_rules
 from .errors import InputError, PolicyError
-from .heap import fewer_collections
+from .heap import collector_paused
 from .inventory import configuration_of, inventory_of
 from .loaders.environment_export import share_parses
 from .loading import Job, load_inputs
@@ -312,7 +312,7 @@ def scan(estate: Estate, plugins: list[str] | tuple[str, ...] = (), entry_points
     result also records what an auditor needs (:func:`policykit.evidence.facts`)."""
     started = _now()
     today = today or clock.today()
-    with fewer_collections():
+    with collector_paused():
         built = build(estate, plugins, entry_points)
         policy = built.policy
         enabled = [r for r in built.rules if policy.settings_for(r.id, r.name).enabled]

@@ -138,8 +138,9 @@ def with_settings_path(settings: dict, estate_file: str | None) -> dict:
 
 def _settings_references(name: str, settings: list[dict], solutions: list[dict], estate_file: str | None) -> list[dict]:
     known = {ref["logical_name"].lower() for s in solutions for ref in s["connection_references"]}
+    paths = {s["file"]: settings_path(s["file"], estate_file) for s in settings}
     return [{**r, "environment": name, "file": s["file"],
-             "key": f"{name}/{settings_path(s['file'], estate_file)}/{r['logical_name']}",
+             "key": f"{name}/{paths[s['file']]}/{r['logical_name']}",
              "known": r["logical_name"].lower() in known}
             for s in settings for r in s["connection_references"]]
 

@@ -38,7 +38,9 @@ class Identities:
     """Index of an environment's users by every identifier a connection or flow may carry.
 
     ``fallback`` answers an identifier the index lacks (the tenant directory's users, made an
-    environment's user only when a connection or a flow names them)."""
+    environment's user only when a connection or a flow names them); the user it gives is indexed
+    by its UPN and object id from then on. The fallback never refers back to this index: a
+    reference cycle would keep every environment's index alive until the scan is over."""
 
     def __init__(self, fallback: Callable[[str], dict | None] | None = None) -> None:
         self.by_id: dict[str, dict] = {}
@@ -59,6 +61,7 @@ class Identities:
                 return self.by_id[n]
             found = self._fallback(n) if self._fallback else None
             if found is not None:
+                self.add(found, found["upn"], found["aad_object_id"])
                 return found
         return None
 
@@ -242,6 +245,32 @@ def _graph_only(g: dict, ctx: dict) -> dict:
     }
 
 
+class _DirectoryUsers:
+    """The directory's users made an environment's users, each on the first lookup that names
+    it: the fallback of the environment's :class:`Identities`."""
+
+    def __init__(self, env: str, ctx: dict | None, people: Directory | None) -> None:
+        self.env = env
+        self.ctx = ctx
+        self.people = people
+        self.used_graph: set[int] = set()          # directory rows a Dataverse user stands for
+        self.made: dict[int, dict] = {}            # directory rows made users here, by id(row)
+
+    def __call__(self, ident: str) -> dict | None:
+        assert self.people is not None
+        g = self.people.index.by_id.get(ident)
+        if g is None or id(g) in self.used_graph:
+            return None
+        if id(g) not in self.made:
+            self.made[id(g)] = self.user(g)
+        return self.made[id(g)]
+
+    def user(self, g: dict) -> dict:
+        user = _graph_only(g, self.ctx)
+        _finish(user, self.env)
+        return user
+
+
 class EnvironmentUsers:
     """An environment's users: its Dataverse users (joined with their Graph user), the directory's
     users that a connection or a flow names (made on the first lookup), and accounts known only
@@ -249,33 +278,18 @@ class EnvironmentUsers:
 
     def __init__(self, env: str, ctx: dict | None = None, people: Directory | None = None) -> None:
         self.env = env
-        self.ctx = ctx
         self.people = people
         self.dataverse: list[dict] = []
         self.unlisted: list[dict] = []
-        self.used_graph: set[int] = set()          # directory rows a Dataverse user stands for
-        self.from_directory: dict[int, dict] = {}  # directory rows made users here, by id(row)
-        self.index = Identities(self._from_directory if people is not None else None)
-
-    def _from_directory(self, ident: str) -> dict | None:
-        assert self.people is not None and self.ctx is not None
-        g = self.people.index.by_id.get(ident)
-        if g is None or id(g) in self.used_graph:
-            return None
-        return self._user_of(g)
-
-    def _user_of(self, g: dict) -> dict:
-        if id(g) not in self.from_directory:
-            user = _graph_only(g, self.ctx)
-            _finish(user, self.env)
-            self.from_directory[id(g)] = user
-            self.index.add(user, user["upn"], user["aad_object_id"])
-        return self.from_directory[id(g)]
+        self._directory = _DirectoryUsers(env, ctx, people)
+        self.used_graph = self._directory.used_graph
+        self.index = Identities(self._directory if people is not None else None)
 
     def all(self) -> list[dict]:
         """Every user of the environment, in the order of its data."""
         position = self.people.position if self.people is not None else {}
-        named = [self.from_directory[k] for k in sorted(self.from_directory, key=position.__getitem__)]
+        made = self._directory.made
+        named = [made[k] for k in sorted(made, key=position.__getitem__)]
         return self.dataverse + named + self.unlisted
 
     def idle_technical(self) -> list[tuple[str, Callable[[], dict]]]:
@@ -284,12 +298,12 @@ class EnvironmentUsers:
         its identity and a maker of its user record, wanted only where the account is first seen."""
         if self.people is None:
             return []
+        made = self._directory.made
         return [((g.get("upn") or g.get("display_name") or "").lower(), partial(self._idle_user, g))
-                for g in self.people.technical if id(g) not in self.used_graph and id(g) not in self.from_directory]
+                for g in self.people.technical if id(g) not in self.used_graph and id(g) not in made]
 
     def _idle_user(self, g: dict) -> dict:
-        user = _graph_only(g, self.ctx)
-        _finish(user, self.env)
+        user = self._directory.user(g)
         idle(user)
         return user
 
