@@ -242,17 +242,15 @@ def test_hashes_of_repetitive_lines_count_like_the_reference(parts, picks):
 @given(parts=st.lists(st.sampled_from(["{\n", "a\n", '  "x": 1,\n', "\r\n", "\t}\n", "\n", "ab", "c" * 45, " " * 30]),
                       max_size=400),
        picks=st.lists(st.integers(min_value=1, max_value=400), max_size=40))
-def test_one_pass_over_the_lines_counts_like_the_reference(parts, picks):
-    """The one-pass count (many distinct windows) picks out candidate lines by their first row
-    and by their length: repeated short lines, lines of 100 units and more, windows across CRLF
-    and spaces, and every line wanted at once all count as in the reference."""
+def test_candidate_lines_count_like_the_reference(parts, picks):
+    """Counts come from candidate lines, picked out by their first row and by their length:
+    repeated short lines, lines of 100 units and more, windows across CRLF and spaces and into the
+    end mark, and every line wanted at once all count as in the reference."""
     from policykit.reporters import linehash
     text = "".join(parts)
     reference = line_hashes(text)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(linehash, "_SEARCHED_WINDOWS", 0)  # always the one-pass count
-        for wanted in (set(picks) | set(list(reference)[-3:]), set(reference)):
-            assert linehash.hashes_of_lines(text, wanted) == {n: reference[n] for n in wanted if n in reference}
+    for wanted in (set(picks) | set(list(reference)[-3:]), set(reference)):
+        assert linehash.hashes_of_lines(text, wanted) == {n: reference[n] for n in wanted if n in reference}
 
 
 def test_copies_of_a_file_are_hashed_once_with_each_copys_lines(tmp_path, monkeypatch):
@@ -277,8 +275,7 @@ def test_copies_of_a_file_are_hashed_once_with_each_copys_lines(tmp_path, monkey
 
 @pytest.mark.parametrize("count", [3, 40])
 def test_few_and_many_wanted_lines_count_alike(count):
-    """Both ways of counting identical windows (searching a few, one pass for many) agree with
-    the reference on a file whose lines repeat."""
+    """A few wanted lines and many agree with the reference on a file whose lines repeat."""
     from policykit.reporters.linehash import hashes_of_lines
     text = "".join(f'{{\n  "name": "x{i % 5}",\n  "id": {i // 50}\n}},\n' for i in range(400))
     reference = line_hashes(text)

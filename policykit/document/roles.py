@@ -62,12 +62,12 @@ def _privilege(raw: dict) -> dict:
 
 
 def solution_roles(sol: dict) -> None:
-    org_owned = org_owned_tables([sol])
+    """Where each role of a solution comes from. Its summary waits for :func:`custom_roles`, where
+    every scanned solution's organization-owned tables are known."""
     for role in sol["roles"]:
         role["solution"] = sol["unique_name"]
         role["environment"] = None
         role["key"] = f"{sol['unique_name']}/{role['name']}"
-        role_summary(role, org_owned)
 
 
 def environment_roles(env: str, raw: dict, users: list[dict], roles_by_id: dict[str, dict]) -> list[dict]:
@@ -90,9 +90,7 @@ def environment_roles(env: str, raw: dict, users: list[dict], roles_by_id: dict[
                 "privileges": [_privilege(p) for p in r["privileges"]] if r.get("privileges") is not None else None,
                 "holders": sorted(held, key=lambda h: (h["key"], h["via"]))}
         role["custom"] = role["builtin"] is None
-        if role["privileges"] is not None:
-            role_summary(role)
-        out.append(role)
+        out.append(role)  # its summary: in custom_roles, where every solution's tables are known
     return out
 
 
@@ -114,8 +112,8 @@ def custom_roles(solutions: list[dict], envs: list[dict]) -> list[dict]:
     """Custom roles with privileges: from solutions, and from environments where exported
     (an environment role that a deployed scanned solution ships is that solution's role).
 
-    Every role's summary is computed again here, where every scanned solution is known: a table
-    one solution declares organization-owned is so in every role that touches it."""
+    Every role's summary is computed here, where every scanned solution is known: a table one
+    solution declares organization-owned is so in every role that touches it."""
     org_owned = org_owned_tables(solutions)
     for role in [r for s in solutions for r in s["roles"]] + [r for e in envs for r in e["roles"]]:
         if role.get("privileges") is not None:

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from bisect import bisect_right
-from itertools import accumulate, compress, count
+from itertools import compress, count
 from operator import mul
 from pathlib import Path
 
@@ -88,80 +87,59 @@ def hashes_of_lines(text: str, lines: set[int]) -> dict[int, str]:
     """The hashes of ``lines`` only: the same values as :func:`line_hashes`, without running the
     rolling hash over the whole file. A line's hash is that of the 100 code units starting at the
     line (spaces and tabs dropped, CR and CRLF read as LF, then the end mark and zeros), and its
-    count is how many lines up to it start with the same 100 units — found by comparing slices,
-    which Python does in C. Text with characters beyond the BMP (two UTF-16 units each) takes
-    the reference path."""
+    count is how many lines up to it start with the same 100 units. Text with characters beyond
+    the BMP (two UTF-16 units each) takes the reference path."""
     if not lines or (not text.isascii() and _ASTRAL.search(text)):
         every = line_hashes(text)
         return {n: every[n] for n in lines if n in every}
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    body = text.translate(_DROPPED)
-    units = body + chr(_EOF) + "\0" * _BLOCK
-    rows = body.split("\n")  # row i is line i + 1, without its spaces and tabs
-    # Where each line starts: after each LF, summed in C.
-    starts = list(accumulate(map((1).__add__, map(len, rows[:-1])), initial=0))
-    wanted = {n: units[starts[n - 1]:starts[n - 1] + _BLOCK] for n in lines if 0 < n <= len(starts)}
-    windows = _by_window(wanted)
-    counts = _counts_by_search(units, starts, windows) if len(windows) <= _SEARCHED_WINDOWS \
-        else _counts_by_lines(units, starts, rows, wanted)
+    rows = text.translate(_DROPPED).split("\n")  # row i is line i + 1, without its spaces and tabs
+    wanted = {n: _window(rows, n - 1) for n in lines if 0 < n <= len(rows)}
+    counts = _counts(rows, wanted)
     return {n: f"{_window_hash(w)}:{counts[n]}" for n, w in wanted.items()}
 
 
 #: Spaces and tabs, which the hash skips.
 _DROPPED = {_SPACE: None, _TAB: None}
-
-#: Up to this many distinct windows, each is searched for through the text (str.find, in C);
-#: beyond, one pass over the lines compares each line's window (Python, but once).
-_SEARCHED_WINDOWS = 16
+#: What follows the last line: the end mark, then zeros.
+_END = chr(_EOF) + "\0" * _BLOCK
 
 
-def _counts_by_search(units: str, starts: list[int], windows: dict[str, list[int]]) -> dict[int, int]:
-    """Where each window starts a line (after a LF, or at 0), up to the last line that needs it:
-    a line's 100 units rarely occur anywhere else, so few places are looked at."""
-    counts: dict[int, int] = {}
-    for window, numbers in windows.items():
-        last, found, at = starts[max(numbers) - 1], [], units.find(window)
-        while 0 <= at <= last:
-            if at == 0 or units[at - 1] == "\n":
-                found.append(at)
-            at = units.find(window, at + 1)
-        for n in numbers:
-            counts[n] = bisect_right(found, starts[n - 1])
-    return counts
+def _window(rows: list[str], index: int) -> str:
+    """The 100 units from the start of row ``index``: its row and the next ones, joined by LF."""
+    end, size = index, -1
+    while size < _BLOCK and end < len(rows):
+        size += len(rows[end]) + 1
+        end += 1
+    window = "\n".join(rows[index:end])
+    return (window + _END if end == len(rows) else window)[:_BLOCK]
 
 
-def _counts_by_lines(units: str, starts: list[int], rows: list[str], wanted: dict[int, str]) -> dict[int, int]:
-    """How many lines up to each wanted one start with its window, in one pass over the lines.
+def _counts(rows: list[str], wanted: dict[int, str]) -> dict[int, int]:
+    """How many lines up to each wanted one start with its window.
 
     A line can only start a wanted window if the line itself is the window's first line (a
     window holding a LF), or begins with the window (a line of 100 units or more), or is the
     last line (its window runs into the end mark and the zeros). Those lines are picked out in
-    C, by set lookups of the rows the split already made and by their length; only they are
-    sliced and compared in Python."""
+    C, by set lookups of the rows and by their length; only their windows are made and compared
+    in Python. The rows of a JSON export rarely repeat: few lines are looked at."""
     targets = set(wanted.values())
     first_rows = {w.partition("\n")[0] for w in targets if "\n" in w}
     last = max(wanted)
-    candidates = set(compress(count(1), map(first_rows.__contains__, rows[:last])))
+    candidates = set(compress(count(), map(first_rows.__contains__, rows[:last])))
     if len(first_rows) < len(targets):  # some window lies within one long line, or is the last
-        candidates.update(compress(count(1), map((_BLOCK - 1).__lt__, map(len, rows[:last]))))
-        candidates.add(len(rows))
+        candidates.update(compress(count(), map((_BLOCK - 1).__lt__, map(len, rows[:last]))))
+        candidates.add(len(rows) - 1)
     seen: dict[str, int] = {}
     counts: dict[int, int] = {}
-    for number in sorted(candidates):
-        window = units[starts[number - 1]:starts[number - 1] + _BLOCK]
+    for index in sorted(candidates):
+        window = _window(rows, index)
         if window in targets:
             seen[window] = seen.get(window, 0) + 1
-            if number in wanted:
-                counts[number] = seen[window]
+            if index + 1 in wanted:
+                counts[index + 1] = seen[window]
     return counts
-
-
-def _by_window(wanted: dict[int, str]) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = {}
-    for number, window in wanted.items():
-        out.setdefault(window, []).append(number)
-    return out
 
 
 def files_line_hashes(root: Path, wanted: dict[str, set[int]]) -> dict[str, dict[int, str] | None]:

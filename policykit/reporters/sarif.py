@@ -119,13 +119,6 @@ class PropertyBag(om.PropertyBag):
     additional = attr.ib(factory=dict, metadata={"additional_properties": True})
 
 
-@attr.s
-class Suppression(om.Suppression):
-    """sarif-om 1.0.4 follows a pre-release schema with ``state``; SARIF 2.1.0 says ``status``."""
-
-    status = attr.ib(default=None, metadata={"schema_property_name": "status"})
-
-
 # --------------------------------------------------------------------------- public API
 
 
@@ -234,30 +227,29 @@ def to_sarif(
                  extensions=_extensions(rules, help_uri_base) or None),
         automation_details=_automation_details(result, category, azure_pipeline),
         invocations=[invocation],
-        results=results,
         artifacts=_artifacts(result) if evidence else None,
         version_control_provenance=_provenance(result) if evidence else None,
     )
     log = _om(om.SarifLog, schema_uri=SCHEMA_URI, version=SARIF_VERSION, runs=[run])
     data = _to_json(log)
+    data["runs"][0]["results"] = results  # JSON already
     if root is not None:
         _rooted(data["runs"][0], source_root or Path.cwd(), root)
         for details in data["runs"][0].get("versionControlProvenance") or []:
             details["mappedTo"] = {"uriBaseId": SRCROOT}  # the repository's root is %SRCROOT%
     if baseline is not None:
-        seen = {(r.rule_id, r.partial_fingerprints[FINGERPRINT_KEY]) for r in results}
+        seen = {(r["ruleId"], r["partialFingerprints"][FINGERPRINT_KEY]) for r in results}
         data["runs"][0]["results"] += _to_json(baselines.absent(baseline, seen, index))
     return jsontext.dumps(data) + "\n"
 
 
-def _baseline_states(results: list[om.Result], baseline: baselines.Log) -> None:
+def _baseline_states(results: list[dict[str, Any]], baseline: baselines.Log) -> None:
     """Each result's ``baselineState`` against the baseline, by rule and PolicyKit fingerprint."""
     for r in results:
-        uri = r.locations[0].physical_location.artifact_location.uri if r.locations else ""
-        waived = any(getattr(s, "status", None) in (None, "accepted") for s in r.suppressions or [])
-        r.baseline_state = baselines.state(baseline, r.rule_id, r.partial_fingerprints[FINGERPRINT_KEY], r.level,
-                                           r.message.text, waived, (unquote(uri),))
-        object.__setattr__(r, _EXPLICIT, getattr(r, _EXPLICIT) | {"baseline_state"})
+        uri = r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] if r["locations"] else ""
+        waived = any(s.get("status") in (None, "accepted") for s in r.get("suppressions") or [])
+        r["baselineState"] = baselines.state(baseline, r["ruleId"], r["partialFingerprints"][FINGERPRINT_KEY],
+                                             r["level"], r["message"]["text"], waived, (unquote(uri),))
 
 
 def _rooted(run: dict[str, Any], source_root: Path, root: Path) -> None:
@@ -560,7 +552,7 @@ def full_description(rule: Rule) -> str:
 
 
 def _results(result: ScanResult, index: dict[str, int], evidence: bool = False,
-             source_root: Path | None = None) -> tuple[list[om.Result], list[Finding]]:
+             source_root: Path | None = None) -> tuple[list[dict[str, Any]], list[Finding]]:
     """The findings as results (waived ones only for evidence), and those with nowhere to point."""
     fallback = result.inputs[0] if result.inputs else None
     located: list[tuple[Finding, Source]] = []
@@ -589,11 +581,11 @@ def _line_hashes(located: list[tuple[Finding, Source]], source_root: Path | None
     return files_line_hashes(source_root, wanted)
 
 
-def _cap(results: list[om.Result], limit: int) -> tuple[list[om.Result], int]:
+def _cap(results: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], int]:
     """Keep the ``limit`` most severe results (GitHub drops the rest anyway), in their order."""
     if len(results) <= limit:
         return results, 0
-    ranked = sorted(range(len(results)), key=lambda i: (LEVELS.index(results[i].level), i))
+    ranked = sorted(range(len(results)), key=lambda i: (LEVELS.index(results[i]["level"]), i))
     keep = set(ranked[:limit])
     return [r for i, r in enumerate(results) if i in keep], len(results) - limit
 
@@ -611,23 +603,29 @@ def _artifacts(result: ScanResult) -> list[om.Artifact]:
 
 
 def _result(finding: Finding, source: Source, index: dict[str, int], line_hash: str | None = None,
-            evidence: bool = False) -> om.Result:
+            evidence: bool = False) -> dict[str, Any]:
+    """One result, as SARIF JSON: a log holds thousands, so they are built as plain data, not as
+    sarif-om objects serialized afterwards (Microsoft's validator reads them in the tests)."""
     message = finding.message.strip()
     if source.entry:
         message = f"{message.rstrip('.')} (in {source.entry})"
-    properties = {"environment": finding.environment} if finding.environment else {}
-    return _om(
-        om.Result,
-        rule_id=finding.rule_id,
-        rule_index=index.get(finding.rule_id),  # omitted for a rule the log does not list
-        level=finding.level,  # explicit: a policy may override the rule's default level
-        message=_om(om.Message, text=sentence(message)),
-        locations=[_location(source)],
-        partial_fingerprints={FINGERPRINT_KEY: fingerprint(finding.rule_id, finding.key),
-                              **({LINE_HASH_KEY: line_hash} if line_hash else {})},
-        suppressions=_suppressions(finding, evidence),
-        properties=_om(PropertyBag, additional=properties) if properties else None,
-    )
+    out: dict[str, Any] = {
+        "ruleId": _text(finding.rule_id),
+        "level": finding.level,  # explicit: a policy may override the rule's default level
+        "message": {"text": _text(sentence(message))},
+        "locations": [_location(source)],
+        "partialFingerprints": {FINGERPRINT_KEY: fingerprint(finding.rule_id, finding.key),
+                                **({LINE_HASH_KEY: line_hash} if line_hash else {})},
+    }
+    rule_index = index.get(finding.rule_id)
+    if rule_index is not None:  # omitted for a rule the log does not list
+        out["ruleIndex"] = rule_index
+    suppressions = _suppressions(finding, evidence)
+    if suppressions is not None:
+        out["suppressions"] = suppressions
+    if finding.environment:
+        out["properties"] = {"environment": _text(finding.environment)}
+    return out
 
 
 #: A waiver's fields as suppression properties (SARIF's camelCase), in this order.
@@ -635,9 +633,10 @@ _WAIVER_PROPERTIES = (("owner", "owner"), ("ticket", "ticket"), ("expires", "exp
                       ("rule", "rule"), ("key", "keyPattern"), ("environment", "environment"))
 
 
-def _suppressions(finding: Finding, evidence: bool) -> list[Suppression] | None:
+def _suppressions(finding: Finding, evidence: bool) -> list[dict[str, Any]] | None:
     """A waived finding's suppression (``accepted``); in the evidence profile, an open finding whose
-    waiver expired keeps that waiver as a ``rejected`` one. Located at the waiver in the policy."""
+    waiver expired keeps that waiver as a ``rejected`` one. Located at the waiver in the policy.
+    (SARIF 2.1.0's ``status``: sarif-om 1.0.4 follows a pre-release schema that said ``state``.)"""
     waiver = finding.waiver or {}
     if finding.waived:
         status, justification = "accepted", finding.waived
@@ -645,34 +644,31 @@ def _suppressions(finding: Finding, evidence: bool) -> list[Suppression] | None:
         status, justification = "rejected", f"{expired_text(waiver)}: {waiver.get('reason') or ''}".rstrip(": ")
     else:
         return None
-    props = {name: waiver[key] for key, name in _WAIVER_PROPERTIES if waiver.get(key) not in (None, "")}
+    suppression: dict[str, Any] = {"kind": "external", "status": status, "justification": _text(justification)}
     where = waiver.get("source") or {}
-    return [_om(Suppression, kind="external", status=status, justification=justification,
-                location=_location(Source(where["file"], where.get("line"))) if where.get("file") else None,
-                properties=_om(PropertyBag, additional=props) if props else None)]
+    if where.get("file"):
+        suppression["location"] = _location(Source(where["file"], where.get("line")))
+    props = {name: _to_json(waiver[key]) for key, name in _WAIVER_PROPERTIES if waiver.get(key) not in (None, "")}
+    if props:
+        suppression["properties"] = props
+    return [suppression]
 
 
-def _location(source: Source) -> om.Location:
-    """One location: the file, and for a zip the entry as a logical location.
+def _location(source: Source) -> dict[str, Any]:
+    """One location, as SARIF JSON: the file, and for a zip the entry as a logical location.
 
     Lines inside a zip entry mean nothing to a viewer opening the zip, so the region is line 1
     and the entry's line travels as the ``entryLine`` property.
     """
-    line = 1 if source.entry else (source.line or 1)
-    physical = _om(
-        om.PhysicalLocation,
-        artifact_location=_om(om.ArtifactLocation, uri=artifact_uri(source.file)),
-        region=_om(om.Region, start_line=line),
-    )
-    if not source.entry:
-        return _om(om.Location, physical_location=physical)
-    entry_line = {"entryLine": source.line} if source.line else {}
-    return _om(
-        om.Location,
-        physical_location=physical,
-        logical_locations=[_om(om.LogicalLocation, name=source.entry, kind="resource")],
-        properties=_om(PropertyBag, additional=entry_line) if entry_line else None,
-    )
+    location: dict[str, Any] = {"physicalLocation": {
+        "artifactLocation": {"uri": artifact_uri(source.file)},
+        "region": {"startLine": 1 if source.entry else (source.line or 1)},
+    }}
+    if source.entry:
+        location["logicalLocations"] = [{"name": _text(source.entry), "kind": "resource"}]
+        if source.line:
+            location["properties"] = {"entryLine": source.line}
+    return location
 
 
 def artifact_uri(path: str) -> str:
