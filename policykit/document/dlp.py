@@ -294,7 +294,8 @@ def _operation_findings(env: str, res: dict, policies: list[_Policy], name: _Nam
 def _environment_dlp(env: dict, raw: dict, solutions: list[dict], name: _Namer, notices: Notices) -> dict:
     available = "dlp_policies" in (raw.get("available") or [])
     applying = [_Policy(p, env["name"]) for p in _applying(env, raw.get("dlp_policies") or [], notices)]
-    deployed = [s for s in solutions if s["unique_name"] in env["solutions"]]
+    here = set(env["solutions"])
+    deployed = [s for s in solutions if s["unique_name"] in here]
     ctx = {"env": env["name"], "name": name, "notices": notices}
     out: dict[str, list] = {"resources": [], "evaluations": [], "blocked": [], "blocked_actions": [],
                             "denied_endpoints": [], "custom_connectors": []}
