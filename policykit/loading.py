@@ -15,7 +15,6 @@ is left itself.
 
 from __future__ import annotations
 
-import multiprocessing
 import pickle
 import threading
 from collections.abc import Callable
@@ -94,11 +93,18 @@ def _child(load: LoadOne, jobs: list[Job], counter: Any, conn: Any) -> None:
         conn.close()
 
 
+def _fork_context() -> Any:
+    """multiprocessing's ``fork`` context, or None where there is no fork. Imported here: a small
+    scan does not pay for the import."""
+    import multiprocessing
+    return multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+
+
 def load_inputs(load: LoadOne, jobs: list[Job]) -> list[Loaded]:
     """Every job loaded, in the jobs' order; with many, in two processes."""
-    if len(jobs) < MIN_PARALLEL_INPUTS or "fork" not in multiprocessing.get_all_start_methods():
+    context = _fork_context() if len(jobs) >= MIN_PARALLEL_INPUTS else None
+    if context is None:
         return [_run(load, job) for job in jobs]
-    context = multiprocessing.get_context("fork")
     counter = context.Value("q", 0)
     receiving, sending = context.Pipe(duplex=False)
     child = context.Process(target=_child, args=(load, jobs, counter, sending), daemon=True)

@@ -39,8 +39,9 @@ _ORDERING = {"lt": operator.lt, "gt": operator.gt, "lte": operator.le, "gte": op
 
 
 def _is_false(value: Any) -> bool:
-    # JMESPath's falsiness, compared the way the interpreter compares (0 is true).
-    return value == "" or value == [] or value == {} or value is None or value is False
+    # JMESPath's falsiness: "", [], {}, null and false; unlike Python's, 0 and 0.0 are true. (The
+    # interpreter compares with each; for JSON values this is the same, in one truth test.)
+    return not value and type(value) is not int and type(value) is not float
 
 
 class _Expression(_JMESPathExpression):
@@ -88,9 +89,20 @@ def _field(node: dict, _children: list[Node]) -> Node:
     return field
 
 
+def _plain_literal(node: dict) -> bool:
+    """A literal no value equals by JMESPath's number rules (``false`` is not ``0``): a string,
+    null, or an array or object. Equality with it is Python's."""
+    return node["type"] == "literal" and (node["value"] is None or type(node["value"]) in (str, list, dict))
+
+
 def _comparator(node: dict, children: list[Node]) -> Node:
     left, right = children
     op = node["value"]
+    if op in ("eq", "ne") and any(_plain_literal(child) for child in node["children"]):
+        # `kind == 'application'`: most comparisons of a rule, on every value it meets.
+        if op == "eq":
+            return lambda value, fn: left(value, fn) == right(value, fn)
+        return lambda value, fn: left(value, fn) != right(value, fn)
     if op == "eq":
         return lambda value, fn: _equals(left(value, fn), right(value, fn))
     if op == "ne":
