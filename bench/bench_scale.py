@@ -586,7 +586,16 @@ def digest_report(size: Size, folder: Path, r: dict) -> str:
 
 # --------------------------------------------------------------------------- main
 
+def compile_bytecode(python: str) -> None:
+    """Byte-compile the source tree first, as installing a wheel does: otherwise every scan (run
+    with PYTHONDONTWRITEBYTECODE, as on this machine) compiles PolicyKit's modules again, 50 ms of
+    start-up no installed copy pays."""
+    subprocess.run([python, "-m", "compileall", "-q", str(ROOT / "policykit")], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
 def run_sizes(args, scratch: Path) -> None:
+    compile_bytecode(args.python)
     base = startup(args, scratch)
     print(f"start-up: scan of a {base.label} estate {base.scan():.2f} s, peak RSS {base.rss_mib():.0f} MiB",
           file=sys.stderr)

@@ -31,13 +31,19 @@ ENV_VAR_TYPES = {100000000: "String", 100000001: "Number", 100000002: "Boolean",
 
 # --------------------------------------------------------------------------- small helpers
 
+def _local(tag: object) -> str | None:
+    """An element's tag without its namespace (``{uri}name`` → ``name``), lower case; None for a
+    comment or processing instruction (their ``tag`` is not a string)."""
+    return tag.rpartition("}")[2].lower() if isinstance(tag, str) else None
+
+
 def _child(el: etree._Element | None, tag: str) -> etree._Element | None:
     """First child whose tag matches case-insensitively (exports vary in case)."""
     if el is None:
         return None
     low = tag.lower()
     for child in el:
-        if isinstance(child.tag, str) and etree.QName(child).localname.lower() == low:
+        if _local(child.tag) == low:
             return child
     return None
 
@@ -46,7 +52,7 @@ def _children(el: etree._Element | None, tag: str) -> list[etree._Element]:
     if el is None:
         return []
     low = tag.lower()
-    return [c for c in el if isinstance(c.tag, str) and etree.QName(c).localname.lower() == low]
+    return [c for c in el if _local(c.tag) == low]
 
 
 def _in_sections(custom: etree._Element | None, section: str, tag: str) -> list[etree._Element]:
