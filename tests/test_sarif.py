@@ -20,10 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import attr
 import jsonschema
 import pytest
-import sarif_om as om
 
 from policykit.models import (
     Finding,
@@ -441,17 +439,24 @@ def test_byte_identical_and_order_independent() -> None:
     assert first.startswith('{\n  "$schema"')
 
 
-def test_walker_keeps_explicit_defaults_and_drops_implicit_ones() -> None:
-    result = sarif_reporter._om(om.Result, message=sarif_reporter._om(om.Message, text="x."), level="warning")
-    assert sarif_reporter._to_json(result) == {"level": "warning", "message": {"text": "x."}}
-    plain = om.Result(message=om.Message(text="x."), level="warning")  # not built by _om
-    assert sarif_reporter._to_json(plain) == {"message": {"text": "x."}}
-    assert attr.has(om.Result)
+def test_objects_keep_every_given_value_and_leave_out_none() -> None:
+    """An explicit value equal to what SARIF assumes (``level: "warning"``, ``enabled: false``, an
+    empty list) stays: a policy's override to "warning" must not fall back to the rule's level."""
+    given = sarif_reporter._obj({"level": "warning", "enabled": False, "rules": [], "rank": None, "properties": {}})
+    assert given == {"level": "warning", "enabled": False, "rules": [], "properties": {}}
 
 
 def test_property_bag_merges_additional_properties() -> None:
-    bag = sarif_reporter._om(sarif_reporter.PropertyBag, tags=["a"], additional={"precision": "high"})
-    assert sarif_reporter._to_json(bag) == {"tags": ["a"], "precision": "high"}
+    assert sarif_reporter._bag({"precision": "high"}, tags=["a"]) == {"tags": ["a"], "precision": "high"}
+    assert sarif_reporter._bag({"precision": "high"}) == {"precision": "high"}
+    with pytest.raises(ValueError, match="tags"):
+        sarif_reporter._bag({"tags": ["b"]}, tags=["a"])
+
+
+def test_lone_surrogates_are_replaced_in_keys_and_strings() -> None:
+    cleaned = sarif_reporter._clean({"k\udc80": ["v\ud800", 1, None, True, {"x": "caf\xe9"}]})
+    assert cleaned == {"k\ufffd": ["v\ufffd", 1, None, True, {"x": "caf\xe9"}]}
+    json.dumps(cleaned).encode("utf-8")  # encodes: nothing a strict parser refuses
 
 
 def empty_scan() -> ScanResult:

@@ -1,10 +1,10 @@
 """SARIF 2.1.0 reporter: the log GitHub code scanning and Azure DevOps ingest.
 
-The log is built from sarif-om's attrs classes and serialized by :func:`_to_json`, a small
-walker over ``attr.fields`` that uses each field's ``schema_property_name`` as the JSON key.
-sarif-om's own serializer (jschema_to_python) drops every value equal to the class default, so
-an explicit ``level: "warning"`` would vanish and GitHub would show the rule's default level
-instead; the walker keeps every value that was passed to the constructor (see :func:`_om`).
+The log is built as plain JSON data, each object with SARIF's own property names, every value
+given kept (an explicit ``level: "warning"`` stays, so GitHub never shows the rule's default level
+instead) and ``None`` meaning "not given" (:func:`_obj`). Microsoft's validator reads the output
+in the tests (``tests/sarif_validator.py``). A log holds thousands of results: they are built
+once, as data, and nothing walks them again but the JSON writer.
 
 Choices a reader of the output should know:
 
@@ -64,11 +64,8 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote, unquote, urlparse
-
-import attr
-import sarif_om as om
 
 from .. import baseline as baselines
 from ..errors import LINE_LIMIT, no_surrogates, one_line
@@ -105,19 +102,6 @@ NOTE_LIMIT = 1000
 
 #: GitHub's ``problem.severity`` vocabulary for each SARIF level.
 _PROBLEM_SEVERITY = {"error": "error", "warning": "warning", "note": "recommendation"}
-
-#: The attribute where :func:`_om` records which fields the caller gave explicitly.
-_EXPLICIT = "_policykit_explicit"
-
-T = TypeVar("T")
-
-
-@attr.s
-class PropertyBag(om.PropertyBag):
-    """sarif-om's bag models only ``tags``; SARIF allows any other key next to them."""
-
-    additional = attr.ib(factory=dict, metadata={"additional_properties": True})
-
 
 # --------------------------------------------------------------------------- public API
 
@@ -221,25 +205,23 @@ def to_sarif(
     invocation = _invocation(result, index, unlocated, dropped, max_results, times)
     if evidence:
         _evidence_invocation(invocation, result, index)
-    run = _om(
-        om.Run,
-        tool=_om(om.Tool, driver=_driver(rules, tool_version, information_uri, help_uri_base),
-                 extensions=_extensions(rules, help_uri_base) or None),
-        automation_details=_automation_details(result, category, azure_pipeline),
-        invocations=[invocation],
-        artifacts=_artifacts(result) if evidence else None,
-        version_control_provenance=_provenance(result) if evidence else None,
-    )
-    log = _om(om.SarifLog, schema_uri=SCHEMA_URI, version=SARIF_VERSION, runs=[run])
-    data = _to_json(log)
-    data["runs"][0]["results"] = results  # JSON already
+    run = _obj({
+        "tool": _obj({"driver": _driver(rules, tool_version, information_uri, help_uri_base),
+                      "extensions": _extensions(rules, help_uri_base) or None}),
+        "automationDetails": _automation_details(result, category, azure_pipeline),
+        "invocations": [invocation],
+        "artifacts": _artifacts(result) if evidence else None,
+        "versionControlProvenance": _provenance(result) if evidence else None,
+    })
+    data = _clean({"$schema": SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]})
+    data["runs"][0]["results"] = results  # clean already: built that way, and the most of the log
     if root is not None:
         _rooted(data["runs"][0], source_root or Path.cwd(), root)
         for details in data["runs"][0].get("versionControlProvenance") or []:
             details["mappedTo"] = {"uriBaseId": SRCROOT}  # the repository's root is %SRCROOT%
     if baseline is not None:
         seen = {(r["ruleId"], r["partialFingerprints"][FINGERPRINT_KEY]) for r in results}
-        data["runs"][0]["results"] += _to_json(baselines.absent(baseline, seen, index))
+        data["runs"][0]["results"] += _clean(baselines.absent(baseline, seen, index))
     return jsontext.dumps(data) + "\n"
 
 
@@ -302,101 +284,52 @@ def fingerprint(rule_id: str, key: str) -> str:
 # --------------------------------------------------------------------------- serialization
 
 
-def _om(cls: type[T], **fields: Any) -> T:
-    """Build a sarif-om object and remember which fields were given explicitly.
-
-    ``None`` arguments count as not given, so callers can pass optional values unconditionally.
-    """
-    given = {name: value for name, value in fields.items() if value is not None}
-    obj = cls(**given)
-    object.__setattr__(obj, _EXPLICIT, frozenset(given))
-    return obj
+def _obj(fields: dict[str, Any]) -> dict[str, Any]:
+    """A SARIF object: the fields given, by their SARIF names; ``None`` means not given, so
+    callers can pass optional values unconditionally."""
+    return {name: value for name, value in fields.items() if value is not None}
 
 
-def _default(field: attr.Attribute) -> Any:
-    """The value a field gets when the constructor is not given one."""
-    if isinstance(field.default, attr.Factory):  # type: ignore[arg-type]
-        return field.default.factory()
-    return field.default
-
-
-#: Per sarif-om class: (attribute, JSON name or None for a property bag's extras, its default).
-_Plan = tuple[tuple[str, "str | None", Any], ...]
-_PLANS: dict[type, _Plan] = {}
-
-
-def _plan(cls: type) -> _Plan:
-    """How ``cls`` serializes, worked out once: a log holds thousands of results, and attrs'
-    field list and each factory default (a new empty list) cost more than the value itself."""
-    plan = _PLANS.get(cls)
-    if plan is None:
-        plan = _PLANS[cls] = tuple(
-            (f.name, None if f.metadata.get("additional_properties") else f.metadata["schema_property_name"],
-             _default(f))
-            for f in attr.fields(cls))
-    return plan
+def _bag(extra: dict[str, Any], tags: list[str] | None = None) -> dict[str, Any]:
+    """A property bag: ``tags`` (SARIF's one named property) when given, and the other keys."""
+    if tags and "tags" in extra:
+        raise ValueError("property 'tags' given twice")
+    return {**({"tags": tags} if tags else {}), **extra}
 
 
 def _text(value: str) -> str:
     return value if value.isascii() else no_surrogates(value)  # a surrogate is never ASCII
 
 
-def _to_json(value: Any) -> Any:
-    """Turn a sarif-om object graph into plain JSON values.
-
-    Keeps every explicitly given field (even when equal to sarif-om's default), drops ``None``
-    and the defaults nobody asked for (``rank: -1``, ``language: "en-US"``, ...), and merges a
-    :class:`PropertyBag`'s additional properties next to its ``tags``.
-    """
+def _clean(value: Any) -> Any:
+    """``value`` (plain JSON data) with every string and key free of lone surrogates, which
+    strict JSON parsers refuse: names from a non-UTF-8 file system, keys and messages from
+    inputs."""
     kind = type(value)
     if kind is str:
         return _text(value)
     if kind is list or kind is tuple:
-        return [_to_json(v) for v in value]
+        return [_clean(v) for v in value]
     if kind is dict:
-        return {_text(str(k)): _to_json(v) for k, v in value.items()}
-    if kind in (int, float, bool) or value is None:
-        return value
-    if isinstance(value, str):
-        return _text(value)
-    if isinstance(value, (list, tuple)):
-        return [_to_json(v) for v in value]
-    if isinstance(value, dict):
-        return {_text(str(k)): _to_json(v) for k, v in value.items()}
-    if not attr.has(kind):
-        return value
-    explicit = getattr(value, _EXPLICIT, frozenset())
-    out: dict[str, Any] = {}
-    for name, json_name, default in _plan(kind):
-        v = getattr(value, name)
-        if v is None or (name not in explicit and v == default):
-            continue
-        if json_name is None:
-            for key, extra in v.items():
-                if key in out:
-                    raise ValueError(f"property {key!r} given twice")
-                out[key] = _to_json(extra)
-            continue
-        out[json_name] = _to_json(v)
-    return out
+        return {_text(str(k)): _clean(v) for k, v in value.items()}
+    return value
 
 
 # --------------------------------------------------------------------------- tool and rules
 
 
-def _driver(rules: list[Rule], version: str, information_uri: str, help_uri_base: str) -> om.ToolComponent:
-    return _om(
-        om.ToolComponent,
-        name=TOOL_NAME,
-        full_name=f"{TOOL_NAME} {version}",  # GHAzDO requires fullName
-        semantic_version=version,
-        information_uri=information_uri,
+def _driver(rules: list[Rule], version: str, information_uri: str, help_uri_base: str) -> dict[str, Any]:
+    return {
+        "name": TOOL_NAME,
+        "fullName": f"{TOOL_NAME} {version}",  # GHAzDO requires fullName
+        "semanticVersion": version,
+        "informationUri": information_uri,
         # Every rule that ran, not only those that fired, so that GitHub closes fixed alerts.
-        rules=[_descriptor(rule, help_uri_base) for rule in rules],
-    )
+        "rules": [_descriptor(rule, help_uri_base) for rule in rules],
+    }
 
 
-def _extensions(rules: list[Rule], help_uri_base: str) -> list[om.ToolComponent]:
+def _extensions(rules: list[Rule], help_uri_base: str) -> list[dict[str, Any]]:
     """One tool component per rule pack other than the built-in one (name, version, its rules), so
     code scanning shows which pack a rule came from. Results still point at the driver's rules; a
     pack's rules carry their own help (GitHub requires it) but no help URI into PolicyKit's docs."""
@@ -408,24 +341,23 @@ def _extensions(rules: list[Rule], help_uri_base: str) -> list[om.ToolComponent]
     for (name, version), members in sorted(packs.items()):
         descriptors = [_descriptor(r, help_uri_base) for r in sorted(members, key=lambda r: r.id)]
         for descriptor in descriptors:
-            descriptor.help_uri = None
-        components.append(_om(om.ToolComponent, name=name, version=version or None, rules=descriptors))
+            del descriptor["helpUri"]
+        components.append(_obj({"name": name, "version": version or None, "rules": descriptors}))
     return components
 
 
-def _descriptor(rule: Rule, help_uri_base: str) -> om.ReportingDescriptor:
+def _descriptor(rule: Rule, help_uri_base: str) -> dict[str, Any]:
     markdown = rule.help_markdown.strip() or f"# {rule.id} {rule.name}\n\n{rule.title}."
-    return _om(
-        om.ReportingDescriptor,
-        id=rule.id,
-        name=rule.name,
-        short_description=_om(om.MultiformatMessageString, text=rule.title),
-        full_description=_om(om.MultiformatMessageString, text=full_description(rule)),
-        help=_om(om.MultiformatMessageString, text=markdown_to_text(markdown), markdown=markdown),
-        help_uri=help_uri(rule, help_uri_base),
-        default_configuration=_om(om.ReportingConfiguration, level=rule.severity),
-        properties=_rule_properties(rule),
-    )
+    return {
+        "id": rule.id,
+        "name": rule.name,
+        "shortDescription": {"text": rule.title},
+        "fullDescription": {"text": full_description(rule)},
+        "help": {"text": markdown_to_text(markdown), "markdown": markdown},
+        "helpUri": help_uri(rule, help_uri_base),
+        "defaultConfiguration": {"level": rule.severity},
+        "properties": _rule_properties(rule),
+    }
 
 
 def help_uri(rule: Rule, help_uri_base: str) -> str:
@@ -433,14 +365,14 @@ def help_uri(rule: Rule, help_uri_base: str) -> str:
     return f"{help_uri_base.rstrip('/')}/{rule.id}-{rule.name}/README.md"
 
 
-def _rule_properties(rule: Rule) -> PropertyBag:
+def _rule_properties(rule: Rule) -> dict[str, Any]:
     extra: dict[str, Any] = {
         "precision": rule.precision,
         "problem.severity": _PROBLEM_SEVERITY.get(rule.severity, "warning"),
     }
     if rule.security_severity is not None:
         extra["security-severity"] = security_severity(rule.security_severity)
-    return _om(PropertyBag, tags=_tags(rule) or None, additional=extra)
+    return _bag(extra, tags=_tags(rule))
 
 
 def security_severity(value: float) -> str:
@@ -590,22 +522,21 @@ def _cap(results: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]
     return [r for i, r in enumerate(results) if i in keep], len(results) - limit
 
 
-def _artifacts(result: ScanResult) -> list[om.Artifact]:
+def _artifacts(result: ScanResult) -> list[dict[str, Any]]:
     """Every file read, with its SHA-256: what the findings were computed from."""
     policies = set(result.policy_files)
     artifacts = []
     for path, digest in sorted(result.files_read.items()):
         role = "policy" if path in policies else (
             "userSpecifiedConfiguration" if path == result.estate_file else "analysisTarget")
-        artifacts.append(_om(om.Artifact, location=_om(om.ArtifactLocation, uri=artifact_uri(path)),
-                             hashes={"sha-256": digest}, roles=[role]))
+        artifacts.append({"location": {"uri": artifact_uri(path)}, "hashes": {"sha-256": digest}, "roles": [role]})
     return artifacts
 
 
 def _result(finding: Finding, source: Source, index: dict[str, int], line_hash: str | None = None,
             evidence: bool = False) -> dict[str, Any]:
-    """One result, as SARIF JSON: a log holds thousands, so they are built as plain data, not as
-    sarif-om objects serialized afterwards (Microsoft's validator reads them in the tests)."""
+    """One result, as SARIF JSON (clean of lone surrogates already: a log holds thousands, and
+    they are not walked again)."""
     message = finding.message.strip()
     if source.entry:
         message = f"{message.rstrip('.')} (in {source.entry})"
@@ -636,7 +567,7 @@ _WAIVER_PROPERTIES = (("owner", "owner"), ("ticket", "ticket"), ("expires", "exp
 def _suppressions(finding: Finding, evidence: bool) -> list[dict[str, Any]] | None:
     """A waived finding's suppression (``accepted``); in the evidence profile, an open finding whose
     waiver expired keeps that waiver as a ``rejected`` one. Located at the waiver in the policy.
-    (SARIF 2.1.0's ``status``: sarif-om 1.0.4 follows a pre-release schema that said ``state``.)"""
+    (SARIF 2.1.0's ``status``; a pre-release schema, which some SARIF libraries follow, said ``state``.)"""
     waiver = finding.waiver or {}
     if finding.waived:
         status, justification = "accepted", finding.waived
@@ -648,7 +579,7 @@ def _suppressions(finding: Finding, evidence: bool) -> list[dict[str, Any]] | No
     where = waiver.get("source") or {}
     if where.get("file"):
         suppression["location"] = _location(Source(where["file"], where.get("line")))
-    props = {name: _to_json(waiver[key]) for key, name in _WAIVER_PROPERTIES if waiver.get(key) not in (None, "")}
+    props = {name: _clean(waiver[key]) for key, name in _WAIVER_PROPERTIES if waiver.get(key) not in (None, "")}
     if props:
         suppression["properties"] = props
     return [suppression]
@@ -700,14 +631,10 @@ def sentence(text: str) -> str:
 
 def _automation_details(
     result: ScanResult, category: str | None, pipeline: AzurePipeline | None
-) -> om.RunAutomationDetails:
+) -> dict[str, Any]:
     if pipeline is not None:
-        return _om(
-            om.RunAutomationDetails,
-            id=pipeline.automation_id,
-            properties=_om(PropertyBag, additional=pipeline.properties),
-        )
-    return _om(om.RunAutomationDetails, id=_category_id(result, category))
+        return {"id": pipeline.automation_id, "properties": pipeline.properties}
+    return {"id": _category_id(result, category)}
 
 
 def _category_id(result: ScanResult, category: str | None) -> str:
@@ -718,24 +645,23 @@ def _category_id(result: ScanResult, category: str | None) -> str:
 
 
 def _invocation(result: ScanResult, index: dict[str, int], unlocated: list[Finding], dropped: int = 0,
-                limit: int = MAX_RESULTS, times: tuple[str | None, str | None] = (None, None)) -> om.Invocation:
+                limit: int = MAX_RESULTS, times: tuple[str | None, str | None] = (None, None)) -> dict[str, Any]:
     notes = [_rule_failure(f, index) for f in sorted(result.rule_failures, key=lambda f: (f.rule_id, f.reason))]
     if dropped:
         text = (f"{dropped} results were left out: code scanning accepts at most {limit} per run; "
                 "the most severe are kept")
-        notes.append(_om(om.Notification, level="warning", message=_om(om.Message, text=sentence(text))))
+        notes.append({"level": "warning", "message": {"text": sentence(text)}})
     notes += [_input_failure(f) for f in sorted(result.input_failures, key=input_failure_key)]
     notes += [_skipped(rule_id, reason, index) for rule_id, reason in sorted(result.skipped)]
     notes += [_notice(n) for n in result.notices]
     notes += [_waiver_note(w) for w in attention(result.waivers)]
     notes += [_unlocated(f, index) for f in unlocated]
-    return _om(
-        om.Invocation,
-        execution_successful=result.complete,
-        tool_execution_notifications=notes or None,
-        start_time_utc=times[0],
-        end_time_utc=times[1],
-    )
+    return _obj({
+        "executionSuccessful": result.complete,
+        "toolExecutionNotifications": notes or None,
+        "startTimeUtc": times[0],
+        "endTimeUtc": times[1],
+    })
 
 
 def input_failure_key(failure: InputFailure) -> tuple[str, str, int, str]:
@@ -743,109 +669,92 @@ def input_failure_key(failure: InputFailure) -> tuple[str, str, int, str]:
     return (failure.file or "", failure.entry or "", failure.line or 0, failure.message)
 
 
-def _rule_ref(rule_id: str, index: dict[str, int]) -> om.ReportingDescriptorReference:
-    return _om(om.ReportingDescriptorReference, id=rule_id, index=index.get(rule_id))
+def _rule_ref(rule_id: str, index: dict[str, int]) -> dict[str, Any]:
+    return _obj({"id": rule_id, "index": index.get(rule_id)})
 
 
-def _rule_failure(failure: RuleFailure, index: dict[str, int]) -> om.Notification:
-    return _om(
-        om.Notification,
-        level="error",
-        message=_message(f"rule {failure.rule_id} failed: {failure.reason}"),
-        associated_rule=_rule_ref(failure.rule_id, index),
-    )
+def _rule_failure(failure: RuleFailure, index: dict[str, int]) -> dict[str, Any]:
+    return {"level": "error", "message": _message(f"rule {failure.rule_id} failed: {failure.reason}"),
+            "associatedRule": _rule_ref(failure.rule_id, index)}
 
 
-def _input_failure(failure: InputFailure) -> om.Notification:
+def _input_failure(failure: InputFailure) -> dict[str, Any]:
     where = ":".join(str(p) for p in (failure.file, failure.entry, failure.line) if p)
     text = f"could not read {where}: {failure.message}" if where else failure.message
     locations = None
     if failure.file:
         source = Source(file=failure.file, line=failure.line, entry=failure.entry)
         locations = [_location(source)]
-    return _om(om.Notification, level="error", message=_message(text), locations=locations)
+    return _obj({"level": "error", "message": _message(text), "locations": locations})
 
 
-def _skipped(rule_id: str, reason: str, index: dict[str, int]) -> om.Notification:
-    return _om(
-        om.Notification,
-        level="note",
-        message=_message(f"rule {rule_id} skipped: {reason}"),
-        associated_rule=_rule_ref(rule_id, index),
-    )
+def _skipped(rule_id: str, reason: str, index: dict[str, int]) -> dict[str, Any]:
+    return {"level": "note", "message": _message(f"rule {rule_id} skipped: {reason}"),
+            "associatedRule": _rule_ref(rule_id, index)}
 
 
-def _notice(notice: Notice) -> om.Notification:
-    return _om(om.Notification, level="note", message=_message(notice.message, NOTE_LIMIT),
-               locations=[_location(notice.source)] if notice.source else None)
+def _notice(notice: Notice) -> dict[str, Any]:
+    return _obj({"level": "note", "message": _message(notice.message, NOTE_LIMIT),
+                 "locations": [_location(notice.source)] if notice.source else None})
 
 
-def _waiver_note(waiver: dict[str, Any]) -> om.Notification:
+def _waiver_note(waiver: dict[str, Any]) -> dict[str, Any]:
     """A waiver that needs attention, at its line in the policy: expired and expiring ones are
     warnings, a stale one is a note."""
     where = waiver.get("source") or {}
     level = "note" if waiver.get("state") == "stale" else "warning"
-    return _om(om.Notification, level=level, message=_message(state_text(waiver), NOTE_LIMIT),
-               locations=[_location(Source(where["file"], where.get("line")))] if where.get("file") else None)
+    return _obj({"level": level, "message": _message(state_text(waiver), NOTE_LIMIT),
+                 "locations": [_location(Source(where["file"], where.get("line")))] if where.get("file") else None})
 
 
 # --------------------------------------------------------------------------- evidence
 
 
-def _evidence_invocation(invocation: om.Invocation, result: ScanResult, index: dict[str, int]) -> None:
+def _evidence_invocation(invocation: dict[str, Any], result: ScanResult, index: dict[str, int]) -> None:
     """What the evidence profile adds to the invocation: the effective policy against the rules'
     defaults, the command line, and the facts of :func:`policykit.evidence.facts`."""
     overrides = [_override(o, index) for o in (result.configuration or {}).get("rules") or []]
     ev = dict(result.evidence)
     command = ev.pop("command_line", None)
     extra = {"policykit/evidence": {**ev, "judged_on": result.today, "warn_expiry_days": result.warn_expiry_days}}
-    for name, value in (("rule_configuration_overrides", overrides or None),
-                        ("command_line", shlex.join(command) if command else None),
-                        ("arguments", list(command[1:]) if command else None),
-                        ("properties", _om(PropertyBag, additional=extra))):
-        if value is not None:
-            setattr(invocation, name, value)
-            object.__setattr__(invocation, _EXPLICIT, getattr(invocation, _EXPLICIT) | {name})
+    invocation.update(_obj({"ruleConfigurationOverrides": overrides or None,
+                            "commandLine": shlex.join(command) if command else None,
+                            "arguments": list(command[1:]) if command else None,
+                            "properties": extra}))
 
 
-def _override(o: dict[str, Any], index: dict[str, int]) -> om.ConfigurationOverride:
+def _override(o: dict[str, Any], index: dict[str, int]) -> dict[str, Any]:
     """One rule the policy changes: disabled, another level, other parameters, an environment scope."""
     params = {p["name"]: p.get("value") for p in o.get("parameters") or []}
     scope = {"environments": o["environments"], "inScope": o.get("in_scope") or []} \
         if o.get("environments") is not None else {}
-    configuration = _om(om.ReportingConfiguration, enabled=False if not o.get("enabled", True) else None,
-                        level=o.get("severity") or None,
-                        parameters=_om(PropertyBag, additional=params) if params else None,
-                        properties=_om(PropertyBag, additional=scope) if scope else None)
+    configuration = _obj({"enabled": False if not o.get("enabled", True) else None,
+                          "level": o.get("severity") or None,
+                          "parameters": params or None,
+                          "properties": scope or None})
     where = o.get("set_in") or {}
     extra: dict[str, Any] = {"defaultLevel": o.get("default_severity")}
     if params:
         extra["defaultParameters"] = {p["name"]: p.get("default") for p in o.get("parameters") or []}
     if where.get("file"):
         extra["setIn"] = f"{where['file']}:{where.get('line') or 1}"
-    return _om(om.ConfigurationOverride, descriptor=_rule_ref(o["rule"], index), configuration=configuration,
-               properties=_om(PropertyBag, additional=extra))
+    return {"descriptor": _rule_ref(o["rule"], index), "configuration": configuration, "properties": extra}
 
 
-def _provenance(result: ScanResult) -> list[om.VersionControlDetails] | None:
+def _provenance(result: ScanResult) -> list[dict[str, Any]] | None:
     """The git checkout the estate lies in, when its repository URL is known (SARIF requires one)."""
     vc = result.evidence.get("version_control") or {}
     if not vc.get("repositoryUri"):
         return None
-    return [_om(om.VersionControlDetails, repository_uri=vc["repositoryUri"], revision_id=vc.get("revisionId"),
-                branch=vc.get("branch"), properties=_om(PropertyBag, additional={"modified": bool(vc.get("modified"))}))]
+    return [_obj({"repositoryUri": vc["repositoryUri"], "revisionId": vc.get("revisionId"), "branch": vc.get("branch"),
+                  "properties": {"modified": bool(vc.get("modified"))}})]
 
 
-def _unlocated(finding: Finding, index: dict[str, int]) -> om.Notification:
+def _unlocated(finding: Finding, index: dict[str, int]) -> dict[str, Any]:
     text = f"finding of rule {finding.rule_id} ({finding.key}) has no location and is not reported: {finding.message}"
-    return _om(
-        om.Notification,
-        level="warning",
-        message=_message(text, NOTE_LIMIT),
-        associated_rule=_rule_ref(finding.rule_id, index),
-    )
+    return {"level": "warning", "message": _message(text, NOTE_LIMIT), "associatedRule": _rule_ref(finding.rule_id, index)}
 
 
-def _message(text: str, limit: int = LINE_LIMIT) -> om.Message:
+def _message(text: str, limit: int = LINE_LIMIT) -> dict[str, Any]:
     """A notification's message: one line, controls escaped, cut to ``limit``, a sentence."""
-    return _om(om.Message, text=sentence(one_line(text, limit)))
+    return {"text": sentence(one_line(text, limit))}
