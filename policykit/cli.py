@@ -209,7 +209,7 @@ def _catalog_parser(sub) -> None:
 
 
 def _collect_parser(sub) -> None:
-    from .collect.command import add_arguments
+    from .collect.arguments import add_arguments
     add_arguments(sub.add_parser("collect", help="fetch environments from Microsoft's APIs into export folders "
                                                  "(docs/collect.md)"))
 
