@@ -418,13 +418,17 @@ def _inline_to_text(line: str) -> str:
         spans.append(match.group(1))
         return f"\0{len(spans) - 1}\0"
 
-    line = _CODE_SPAN.sub(stash, line)
-    line = _IMAGE.sub(r"\1", line)
-    line = _LINK.sub(_link, line)
-    line = _AUTOLINK.sub(r"\1", line)
-    for pattern in _EMPHASIS:
-        line = pattern.sub(r"\1", line)
-    return re.sub(r"\0(\d+)\0", lambda m: spans[int(m.group(1))], line)
+    # Each pattern only where its first character occurs: most lines of a README are plain prose.
+    if "`" in line:
+        line = _CODE_SPAN.sub(stash, line)
+    if "[" in line:
+        line = _LINK.sub(_link, _IMAGE.sub(r"\1", line))
+    if "<" in line:
+        line = _AUTOLINK.sub(r"\1", line)
+    if "*" in line or "_" in line:
+        for pattern in _EMPHASIS:
+            line = pattern.sub(r"\1", line)
+    return re.sub(r"\0(\d+)\0", lambda m: spans[int(m.group(1))], line) if spans else line
 
 
 def markdown_to_text(markdown: str) -> str:
