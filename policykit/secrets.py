@@ -372,13 +372,23 @@ def header_literals(headers: Any) -> list[dict[str, str]]:
     return out
 
 
+class _AllPairs(dict):
+    """A JSON object of a request body with every pair it was written with: a name written twice
+    (``{"password": "a", "password": "b"}``) keeps only its last value in a dict, and the first
+    credential would go unreported."""
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        self.pairs = pairs
+
+
 def _json_body(body: str) -> Any:
     text = body.strip()
     if not text.startswith("{"):
         return None
     try:
-        return json.loads(text)
-    except ValueError:
+        return json.loads(text, object_pairs_hook=_AllPairs)
+    except (ValueError, RecursionError):
         return None
 
 
@@ -392,7 +402,8 @@ def body_literals(body: Any, path: str = "") -> list[dict[str, str]]:
             return body_literals(parsed, path)
         return [{"where": f"body parameter {p}", "value": v} for p, v in query_secrets(body)]
     out: list[dict[str, str]] = []
-    items = body.items() if isinstance(body, dict) else enumerate(body) if isinstance(body, list) else []
+    items = body.pairs if isinstance(body, _AllPairs) else body.items() if isinstance(body, dict) \
+        else enumerate(body) if isinstance(body, list) else []
     for key, value in items:
         field = f"{path}.{key}" if path and isinstance(key, str) else f"{path}[{key}]" if path else str(key)
         if isinstance(value, (dict, list)):

@@ -426,3 +426,21 @@ def test_loader_bug_is_reported_without_python_internals(tmp_path, monkeypatch):
     [failure] = scan(Estate(name="t", solutions=[ORDERS]), entry_points=False).input_failures
     assert failure.message.startswith("internal error while reading this solution: ")
     assert "KeyError" not in failure.message
+
+
+# --------------------------------------------------------------------------- JSON inside XML
+
+def test_canvas_app_connection_references_written_twice_are_refused(tmp_path):
+    """A canvas app's ``ConnectionReferences`` is JSON inside customizations.xml: a connector id
+    written twice would keep only its last reference (and hide a connector from the DLP rules),
+    so it is refused like a repeated key in any JSON file, at the app's line."""
+    folder = tmp_path / "LunchOrder"
+    shutil.copytree(REPO / "examples/lunch-order/solution-src/LunchOrder", folder)
+    custom = folder / "customizations.xml"
+    text = custom.read_text(encoding="utf-8")
+    start = text.index("<ConnectionReferences>{") + len("<ConnectionReferences>{")
+    first = text[start:text.index("}}</ConnectionReferences>", start) + 1]   # the first reference
+    custom.write_text(text[:start] + first + "," + text[start:], encoding="utf-8")
+    with pytest.raises(InputError, match=r"canvas app ConnectionReferences: duplicate key '0b6e4f8a") as caught:
+        load_solution(folder, "LunchOrder")
+    assert caught.value.file == "LunchOrder/customizations.xml" and caught.value.line

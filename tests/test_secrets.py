@@ -249,6 +249,15 @@ def test_http_literals_in_headers_bodies_uris_and_authentication():
     }
 
 
+def test_a_credential_written_twice_in_a_json_body_is_reported_twice():
+    """A JSON body keeps only the last value of a name written twice: the first secret must not
+    disappear with it."""
+    second = "Qm7Zt2Vx9Lp4Rk8Wn3Hy6Cs1Bd5Fg0Jq"
+    body = '{"client_secret": "%s", "user": "svc", "client_secret": "%s"}' % (CLIENT_SECRET, second)
+    assert secrets.body_literals(body) == [{"where": "body field client_secret", "value": CLIENT_SECRET},
+                                           {"where": "body field client_secret", "value": second}]
+
+
 def test_http_webhook_subscribe_and_unsubscribe_requests():
     flow = _flow({}, triggers={"When_approved": {"type": "HttpWebhook", "inputs": {
         "subscribe": {"method": "POST", "uri": "https://api.partner.example/hooks?api_key=pk7Hq2Lm9Xz4",

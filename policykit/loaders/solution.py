@@ -12,7 +12,6 @@ Loaders never judge: this module records facts and where each came from.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -241,10 +240,11 @@ def _canvas_app(el: etree._Element, tree: FileTree, name: str) -> dict:
     raw = _text(el, "ConnectionReferences")
     if raw:
         try:
-            refs = json.loads(raw)
-        except ValueError:
+            # parse_json: a reference written twice under one key would hide a connector.
+            refs = parse_json(raw.encode("utf-8")).value
+        except InputError as exc:
             src = tree.source(name, el.sourceline)
-            raise InputError("canvas app ConnectionReferences is not valid JSON",
+            raise InputError(f"canvas app ConnectionReferences: {exc.message}",
                              file=src["file"], entry=src.get("entry"), line=src["line"]) from None
         for ref in (refs.values() if isinstance(refs, dict) else []):
             if isinstance(ref, dict):
