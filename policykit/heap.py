@@ -15,19 +15,28 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
+#: Young objects above which the block's are frozen on the way out rather than left to the
+#: collector (whose next collection would walk them all: ~80 ns each, seconds at tenant scale).
+FREEZE_ABOVE = 500_000
+
+
 @contextmanager
 def collector_paused() -> Iterator[None]:
     """Within the block, no cyclic garbage collection; the caller's setting is restored after.
 
-    On the way out, what the block built is moved out of the collector's sight (``gc.freeze``):
-    with collection back on, the next allocation would otherwise start a full collection walking
-    all of it (seconds at tenant scale). Frozen objects are still freed by reference counting
-    when the scan result is dropped."""
+    On the way out, when the block built many objects, they are moved out of the collector's sight
+    (``gc.freeze``): with collection back on, the next allocation would otherwise start a
+    collection walking all of them (seconds at tenant scale). Frozen objects are still freed by
+    reference counting when the scan result is dropped, but a reference cycle among them stays
+    for the life of the process: a few objects per scan (``tests/test_heap.py``), which a
+    process scanning a tenant once does not mind. A small scan (a test, a library call on one
+    solution) leaves its objects to the collector, as any other code does."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()
+        if gc.get_count()[0] > FREEZE_ABOVE:
+            gc.freeze()
         if enabled:
             gc.enable()
