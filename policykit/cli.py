@@ -177,7 +177,7 @@ def _baseline_options(s: argparse.ArgumentParser) -> None:
 
 
 def _diff_parser(sub) -> None:
-    d = sub.add_parser("diff", help="compare two PolicyKit SARIF logs: new, resolved, regressed, newly waived, "
+    d = sub.add_parser("diff", help="compare two PolicyKit SARIF logs: new, resolved, regressed, updated, newly waived, "
                                     "waivers about to expire")
     d.add_argument("old", metavar="OLD.sarif")
     d.add_argument("new", metavar="NEW.sarif")

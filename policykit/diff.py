@@ -8,6 +8,8 @@ falls in at most one of:
 - **resolved**: in OLD (open or waived), gone from NEW;
 - **regressed**: in both and open in NEW, but waived in OLD (its waiver ended) or at a more severe
   level than in OLD;
+- **updated**: open in both, at a less severe level in NEW or with another message (SARIF's
+  ``baselineState: updated``; the file it names left out, so a moved file is no change);
 - **newly waived**: waived in NEW, open in OLD or not in it;
 
 and, apart, the **waivers about to expire**: NEW's waived results whose waiver expires within
@@ -24,11 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import clock
-from .baseline import Log, Previous, read_log
+from .baseline import Log, Previous, comparable, read_log
 from .errors import one_line
 from .models import LEVELS
 
-CATEGORIES = (("new", "New"), ("resolved", "Resolved"), ("regressed", "Regressed"),
+CATEGORIES = (("new", "New"), ("resolved", "Resolved"), ("regressed", "Regressed"), ("updated", "Updated"),
               ("newly_waived", "Newly waived"), ("expiring", "Waivers about to expire"))
 
 
@@ -85,6 +87,10 @@ def _category(now: Previous, before: Previous | None) -> tuple[str | None, str]:
         return "regressed", f"was waived: {before.justification}".rstrip(": ")
     if _severity(now.level) < _severity(before.level):
         return "regressed", f"{before.level} → {now.level}"
+    if now.level != before.level:
+        return "updated", f"{before.level} → {now.level}"
+    if comparable(now.message, now.uri) != comparable(before.message, before.uri):
+        return "updated", f"was: {before.message.strip()}"
     return None, ""
 
 

@@ -1,5 +1,5 @@
-"""``policykit diff OLD.sarif NEW.sarif``: new, resolved, regressed, newly waived, waivers about to
-expire, as text and markdown; matching by rule and fingerprint only."""
+"""``policykit diff OLD.sarif NEW.sarif``: new, resolved, regressed, updated, newly waived, waivers
+about to expire, as text and markdown; matching by rule and fingerprint only."""
 
 from __future__ import annotations
 
@@ -29,8 +29,9 @@ def write(path: Path, findings: list[Finding], waivers: dict[str, str] | None = 
     return path
 
 
-def f(key: str, message: str, level: str = "error", waived: str | None = None, line: int = 3) -> Finding:
-    return Finding("PPK101", level, message, key, Source("envs/prd.yaml", line), "PRD", waived)
+def f(key: str, message: str, level: str = "error", waived: str | None = None, line: int = 3,
+      file: str = "envs/prd.yaml") -> Finding:
+    return Finding("PPK101", level, message, key, Source(file, line), "PRD", waived)
 
 
 @pytest.fixture
@@ -42,6 +43,9 @@ def logs(tmp_path: Path) -> tuple[Path, Path]:
         f("PRD/unwaived", "Unwaived runs as dave.", waived="HR-1 migration"),
         f("PRD/to-waive", "To waive runs as erin."),
         f("PRD/still-waived", "Still waived runs as frank.", waived="HR-2"),
+        f("PRD/lowered", "Lowered runs as hank."),
+        f("PRD/reworded", "Reworded runs as ivy."),
+        f("PRD/moved", "Moved is set in envs/prd.yaml.", line=7),
     ])
     new = write(tmp_path / "new.sarif", [
         f("PRD/kept", "Kept runs as alice.", line=40),
@@ -50,6 +54,9 @@ def logs(tmp_path: Path) -> tuple[Path, Path]:
         f("PRD/to-waive", "To waive runs as erin.", waived="HR-3 accepted"),
         f("PRD/still-waived", "Still waived runs as frank.", waived="HR-2"),
         f("PRD/added", "Added runs as gina."),
+        f("PRD/lowered", "Lowered runs as hank.", level="warning"),
+        f("PRD/reworded", "Reworded runs as ivy.admin, an owner."),
+        f("PRD/moved", "Moved is set in envs/production.yaml.", line=7, file="envs/production.yaml"),
     ], waivers={"Still waived runs as frank.": "2026-01-20", "To waive runs as erin.": "2027-06-30"})
     return old, new
 
@@ -59,13 +66,15 @@ def test_text_report(cli, logs):
     run = cli("diff", old, new, "--today", "2026-01-01")
     assert run.code == 0, run.err
     lines = run.out.splitlines()
-    assert lines[0].endswith(": 1 new, 1 resolved, 2 regressed, 1 newly waived, 1 waivers expiring within 30 days "
-                             "(2 unchanged)")
+    assert lines[0].endswith(": 1 new, 1 resolved, 2 regressed, 2 updated, 1 newly waived, 1 waivers expiring "
+                             "within 30 days (3 unchanged)")  # kept (moved line), moved (renamed file), still waived
     assert lines[1:] == [
         "NEW: ERROR PPK101 envs/prd.yaml:3: Added runs as gina.",
         "RESOLVED: ERROR PPK101 envs/prd.yaml:3: Fixed runs as bob.",
         "REGRESSED: ERROR PPK101 envs/prd.yaml:3: Raised runs as carol. [warning → error]",
         "REGRESSED: ERROR PPK101 envs/prd.yaml:3: Unwaived runs as dave. [was waived: HR-1 migration]",
+        "UPDATED: ERROR PPK101 envs/prd.yaml:3: Reworded runs as ivy.admin, an owner. [was: Reworded runs as ivy.]",
+        "UPDATED: WARNING PPK101 envs/prd.yaml:3: Lowered runs as hank. [error → warning]",
         "NEWLY WAIVED: ERROR PPK101 envs/prd.yaml:3: To waive runs as erin. [HR-3 accepted]",
         ("WAIVERS ABOUT TO EXPIRE: ERROR PPK101 envs/prd.yaml:3: Still waived runs as frank. "
          "[expires 2026-01-20 (in 19 days): HR-2]"),
@@ -85,12 +94,12 @@ def test_markdown_report(cli, logs, tmp_path):
     assert cli("diff", old, new, "--format", "markdown", "--output", out, "--today", "2026-01-01").code == 0
     text = out.read_text(encoding="utf-8")
     assert text.startswith("## PolicyKit diff\n")
-    assert "| New | Resolved | Regressed | Newly waived | Waivers about to expire | Unchanged |\n" \
-           "|---|---|---|---|---|---|\n| 1 | 1 | 2 | 1 | 1 | 2 |" in text
-    for heading in ("### New", "### Resolved", "### Regressed", "### Newly waived",
+    assert "| New | Resolved | Regressed | Updated | Newly waived | Waivers about to expire | Unchanged |\n" \
+           "|---|---|---|---|---|---|---|\n| 1 | 1 | 2 | 2 | 1 | 1 | 3 |" in text
+    for heading in ("### New", "### Resolved", "### Regressed", "### Updated", "### Newly waived",
                     "### Waivers about to expire (within 30 days)"):
         assert f"\n{heading}\n" in text
-    assert "| warning → error |" in text
+    assert "| warning → error |" in text and "| error → warning |" in text
 
 
 def test_fail_on(cli, logs):
