@@ -145,6 +145,19 @@ def test_markdown_by_control(cli):
     assert "Findings by control" not in plain
 
 
+def test_sarif_rules_carry_their_controls(cli, tmp_path, rules):
+    """Each rule's controls travel with it in the SARIF log (``policykit/controls`` in its
+    properties), so a log kept as audit evidence says which control each finding bears on."""
+    out = tmp_path / "log.sarif"
+    assert cli("scan", "--config", CONFIG, "--format", "sarif", "-o", out, "--fail-on", "never", cwd=REPO).code == 0
+    descriptors = json.loads(out.read_text(encoding="utf-8"))["runs"][0]["tool"]["driver"]["rules"]
+    by_id = {d["id"]: d["properties"].get("policykit/controls") for d in descriptors}
+    for rule in rules:
+        expected = [{"framework": c["framework"], "id": c["id"]} for c in rule.controls] or None
+        assert by_id[rule.id] == expected, rule.id
+    assert {"framework": "nist-800-53-r5", "id": "AC-6(1)"} in by_id["PPK301"]
+
+
 def test_html_by_control(cli, tmp_path):
     out = tmp_path / "report.html"
     run = cli("scan", "--config", CONFIG, "--format", "html", "--by", "control", "-o", out, "--reproducible",

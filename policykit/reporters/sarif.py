@@ -372,6 +372,10 @@ def _rule_properties(rule: Rule) -> dict[str, Any]:
     }
     if rule.security_severity is not None:
         extra["security-severity"] = security_severity(rule.security_severity)
+    if rule.controls:
+        # The compliance controls the rule checks (rule.yaml's controls:), for whoever reads the log
+        # as audit evidence: which finding bears on which control.
+        extra["policykit/controls"] = [{"framework": c["framework"], "id": c["id"]} for c in rule.controls]
     return _bag(extra, tags=_tags(rule))
 
 
