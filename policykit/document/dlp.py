@@ -181,8 +181,11 @@ def _resources(solutions: list[dict]) -> list[dict]:
                         "solution": sol["unique_name"], "connectors": sorted(connectors), "operations": ops,
                         "source": flow["source"]})
         for app in sol["canvas_apps"]:
+            # The actions its metadata lists per connector: what its formulas call.
+            ops = [{"name": f"{a['connector']}/{a['action']}", "label": "the app", "connector": a["connector"],
+                    "operation": a["action"], "source": a.get("source") or app["source"]} for a in app.get("actions") or []]
             out.append({"kind": "Canvas app", "name": app.get("display_name") or app["name"], "key": app["key"],
-                        "solution": sol["unique_name"], "connectors": list(app["connectors"]), "operations": [],
+                        "solution": sol["unique_name"], "connectors": list(app["connectors"]), "operations": ops,
                         "source": app["source"]})
     return sorted(out, key=lambda r: r["key"])
 
@@ -276,7 +279,7 @@ def _operation_findings(env: str, res: dict, policies: list[_Policy], name: _Nam
     for op in res["operations"]:
         connector = _op_connector(op)
         base = {"environment": env, "kind": res["kind"], "resource": res["name"], "resource_key": res["key"],
-                "solution": res["solution"], "operation_name": op["name"], "connector": connector,
+                "solution": res["solution"], "operation_name": op.get("label") or op["name"], "connector": connector,
                 "connector_name": name(connector) if connector else None, "source": op["source"]}
         blocking = [p.label for p in policies if p.action_behavior(connector, op.get("operation")) == "Block"]
         if blocking:

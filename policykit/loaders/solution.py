@@ -236,26 +236,37 @@ def _workflows(custom, tree: FileTree, cname: str) -> list[dict]:
 
 
 def _canvas_app(el: etree._Element, tree: FileTree, name: str) -> dict:
-    connectors, logical = set(), set()
-    raw = _text(el, "ConnectionReferences")
+    """A canvas app from its metadata: the connectors its ``ConnectionReferences`` name, with the
+    connector actions each lists (``actions``: what the app's formulas call, which connector
+    action rules of a data policy judge), and the connection references it uses."""
+    connectors, logical, actions = set(), set(), set()
+    refs_el = _child(el, "ConnectionReferences")
+    raw = _text(refs_el)
     if raw:
         try:
             # parse_json: a reference written twice under one key would hide a connector.
             refs = parse_json(raw.encode("utf-8")).value
         except InputError as exc:
-            src = tree.source(name, el.sourceline)
+            src = tree.source(name, refs_el.sourceline)
             raise InputError(f"canvas app ConnectionReferences: {exc.message}",
                              file=src["file"], entry=src.get("entry"), line=src["line"]) from None
         for ref in (refs.values() if isinstance(refs, dict) else []):
-            if isinstance(ref, dict):
-                if api_name(ref.get("id")):
-                    connectors.add(api_name(ref.get("id")))
-                if isinstance(ref.get("xrmConnectionReferenceLogicalName"), str):
-                    logical.add(ref["xrmConnectionReferenceLogicalName"])
+            if not isinstance(ref, dict):
+                continue
+            connector = api_name(ref.get("id"))
+            if connector:
+                connectors.add(connector)
+                listed = ref.get("actions") if isinstance(ref.get("actions"), list) else []
+                actions.update((connector, a) for a in listed if isinstance(a, str) and a.strip())
+            if isinstance(ref.get("xrmConnectionReferenceLogicalName"), str):
+                logical.add(ref["xrmConnectionReferenceLogicalName"])
     return {
         "name": _text(el, "Name") or "",
         "display_name": _text(el, "DisplayName"),
         "connectors": sorted(connectors),
+        # At the line of ConnectionReferences, which names them (an export writes it on one line).
+        "actions": [{"connector": c, "action": a, "source": tree.source(name, refs_el.sourceline)}
+                    for c, a in sorted(actions)],
         "connection_references": sorted(logical),
         "source": tree.source(name, el.sourceline),
     }
