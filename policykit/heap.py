@@ -1,7 +1,8 @@
 """Garbage collection paused while one large document is built, checked and reported.
 
 A scan allocates millions of small dicts, lists and tuples that all live until the report is
-written, and it makes no reference cycles (``tests/test_heap.py`` holds a whole scan to that).
+written, and none of its reference cycles grows with the estate: a few per scan (the policy, the
+functions class, the plugin manager), which ``tests/test_heap.py`` holds to that.
 CPython's cyclic collector still walks every new container at least once, however rarely it
 runs: at tenant scale (``bench/bench_scale.py``) that was a tenth of the scan, for nothing freed.
 Reference counting frees everything as before; only a cycle made inside the block would wait
