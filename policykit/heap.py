@@ -2,7 +2,7 @@
 
 A scan allocates millions of small dicts, lists and tuples that all live until the report is
 written, and none of its reference cycles grows with the estate: a few per scan (the policy, the
-functions class, the plugin manager), which ``tests/test_heap.py`` holds to that.
+functions class, the plugin manager); ``tests/test_heap.py`` checks it.
 CPython's cyclic collector still walks every new container at least once, however rarely it
 runs: at tenant scale (``bench/bench_scale.py``) that was a tenth of the scan, for nothing freed.
 Reference counting frees everything as before; only a cycle made inside the block would wait
