@@ -101,6 +101,13 @@ def _classify(folders: list[str]) -> tuple[list[str], list[tuple[Path, str, dict
         if _is_builtin_folder(folder):
             roots.append("policykit")
             continue
+        if (folder / "rule.yaml").is_file() and _is_builtin_folder(folder.resolve().parent):
+            # One rule of the built-in pack, named by its folder: the pack is loaded as a whole
+            # (a second copy of the rule would clash with it), and --rule picks the one wanted.
+            rule_id = folder.resolve().name.split("-", 1)[0]
+            raise UsageError(f"{text} is one rule of PolicyKit's built-in pack: name the pack's folder "
+                             f"({folder.resolve().parent.name}/) instead; 'policykit test' picks the rule "
+                             f"with --rule {rule_id}")
         pyproject = folder / "pyproject.toml"
         modules = entry_point_modules(pyproject) if pyproject.is_file() else []
         if modules:

@@ -207,6 +207,18 @@ def test_a_checkout_rules_folder_is_the_builtin_pack_and_a_stale_install_is_name
     assert "not the ones installed" in stale.err and "pip install" in stale.err and stale.err.count("\n") == 1
 
 
+def test_one_builtin_rule_folder_names_the_pack_and_the_rule_option(cli):
+    """``policykit test rules/PPK603-…`` from a clone: one rule of the built-in pack would load a
+    second time and clash; the one-line answer says how to test it (the pack, and --rule)."""
+    folder = next((REPO / "rules").glob("PPK603-*"))
+    for command in ("test", "validate"):
+        run = cli(command, folder)
+        assert run.code == 2 and "defined twice" not in run.err, run.out + run.err
+        assert "one rule of PolicyKit's built-in pack" in run.err and "--rule PPK603" in run.err
+        assert run.err.count("\n") == 1
+    assert cli("test", REPO / "rules", "--rule", "PPK603").code == 0
+
+
 # --------------------------------------------------------------------------- doc --param, scaffolding
 
 def test_doc_query_reads_params(cli, northwind):
