@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_scale.py                      # the default sizes + the public corpus (~5 min)
     .venv/bin/python bench/bench_scale.py --sizes 100x20x5000,300x10x10000 --repeat 3 --cache ../estates
-    .venv/bin/python bench/bench_scale.py --issue-sizes --cache ../estates      # issue 11's list: hours
+    .venv/bin/python bench/bench_scale.py --issue-sizes --cache ../estates      # issue 11's list: ~3 min once cached
     .venv/bin/python bench/bench_scale.py --digest 1000x50x20000 --cache ../estates   # docs/scale.md
 
 A size is SOLUTIONS x ENVIRONMENTS x USERS (``1k`` = 1000). For each one, an estate is written by
