@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -249,6 +250,31 @@ def test_new_pack_is_installable_shaped_and_its_tests_run_policykit_test(tmp_pat
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=root,
                            env=PYTHON_ENV, capture_output=True, text=True, timeout=300)
     assert tests.returncode == 0 and "2 passed" in tests.stdout, tests.stdout + tests.stderr
+
+
+def test_new_pack_builds_a_wheel_policykit_finds_once_installed(tmp_path):
+    """The scaffold is a package, not only a folder: it builds into a wheel (offline, with the
+    build backend it names) that carries its rules, and once that wheel is installed PolicyKit
+    finds the pack through its entry point, with no path given."""
+    assert policykit("new-pack", "northwind-hr", cwd=tmp_path).returncode == 0
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
+    built = subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q", "-w", "dist",
+                            "./northwind-hr"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stdout + built.stderr
+    wheel = next((tmp_path / "dist").glob("policykit_northwind_hr-*.whl"))
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+    assert "policykit_northwind_hr/rules/NOR001-forbidden-connector/rule.yaml" in names
+    assert "policykit_northwind_hr/rules/NOR001-forbidden-connector/README.md" in names
+    site = tmp_path / "site"
+    installed = subprocess.run([*pip, "install", "--no-deps", "--no-index", "-q", "--target", str(site), str(wheel)],
+                               capture_output=True, text=True, timeout=300)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    env = {**PYTHON_ENV, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)])}
+    listed = subprocess.run([sys.executable, "-m", "policykit", "rules"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    line = next((x for x in listed.stdout.splitlines() if x.startswith("NOR001 ")), "")
+    assert line.endswith("[policykit-northwind-hr 0.1.0]"), listed.stdout + listed.stderr
 
 
 def _tracked(folder: str) -> list[str]:
