@@ -7,7 +7,8 @@ prints each one as an ``INFO:CONSOLE`` line: script errors, Content-Security-Pol
 failed loads) and writes a screenshot; :func:`print_pdf` prints the page as a reader would.
 
 ``$POLICYKIT_CHROMIUM`` names another binary. A missing browser fails the test rather than
-skipping it: a report nobody looked at in a browser is not tested.
+skipping it: a report nobody looked at in a browser is not tested. :func:`mermaid_js` is mermaid's
+bundled build (``make test`` fetches it into ``.tools/``), for the markdown report's graph.
 """
 
 from __future__ import annotations
@@ -40,6 +41,17 @@ def chromium() -> str:
     return found
 
 
+def mermaid_js() -> Path:
+    """mermaid's bundled script (``$POLICYKIT_MERMAID``, else ``.tools/mermaid/mermaid.min.js``), or
+    the test fails saying how to get it: GitHub draws the markdown report's graph with it."""
+    found = Path(os.environ.get("POLICYKIT_MERMAID") or Path(__file__).resolve().parent.parent / ".tools" / "mermaid"
+                 / "mermaid.min.js")
+    if not found.is_file():
+        pytest.fail(f"mermaid is not installed at {found}: `make test` (or `make mermaid`) fetches it, "
+                    "or set POLICYKIT_MERMAID")
+    return found
+
+
 @dataclass
 class Rendered:
     dom: str                 # the serialized DOM after loading
@@ -54,9 +66,14 @@ def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
                               env={**os.environ, "HOME": profile})
 
 
-def render(page: Path, screenshot: Path | None = None, window: tuple[int, int] = (1280, 4000)) -> Rendered:
-    """Load ``page`` (a local file) once: its DOM, its console messages, and a screenshot."""
+def render(page: Path, screenshot: Path | None = None, window: tuple[int, int] = (1280, 4000),
+           settle_ms: int = 0) -> Rendered:
+    """Load ``page`` (a local file) once: its DOM, its console messages, and a screenshot. With
+    ``settle_ms``, the page's own asynchronous work (a script drawing a graph) runs for up to that
+    much virtual time before the DOM is taken."""
     args = ["--enable-logging=stderr", "--v=0", f"--window-size={window[0]},{window[1]}", "--dump-dom"]
+    if settle_ms:
+        args.append(f"--virtual-time-budget={settle_ms}")
     if screenshot is not None:
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         screenshot.unlink(missing_ok=True)

@@ -5,20 +5,23 @@ Tested as people see it: the example estate's report is loaded in a real headles
 (tests/browser.py), which must log no console message (no script error, no Content-Security-Policy
 violation, no blocked load), must show the rules, an account, a finding and its waiver, and
 leaves a screenshot and a PDF in ``test-artifacts/``. Hostile names are rendered in the browser
-too: they must arrive as text. Without a browser: structure, escaping, determinism, the rule
-states, the configuration overrides, the inventory and the graph.
+too: they must arrive as text. The markdown report's identity graph is drawn by mermaid's own
+script in the same browser, as GitHub draws it (screenshots ``markdown-graph-*.png``). Without a
+browser: structure, escaping, determinism, the rule states, the configuration overrides, the
+inventory and the graph's grammar.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import re
 import struct
 from pathlib import Path
 
 import pytest
-from browser import Dom, print_pdf, render
+from browser import Dom, mermaid_js, print_pdf, render
 from conftest import REPO
 
 from policykit.inventory import configuration_of, graph_layers, inventory_of
@@ -455,6 +458,41 @@ def test_mermaid_labels_cannot_break_out():
         r"  end", r"  class e\d+n\d+ \w+"]))
     assert [line for line in block.splitlines() if not grammar.fullmatch(line)] == []
     assert "#60;script#62;alert#40;1#41;" in block
+
+
+def _draw(block: str, name: str, tmp_path: Path):
+    """The mermaid graph ``block`` drawn in Chromium by mermaid's own script, as GitHub draws a
+    ```` ```mermaid ```` block: (the rendered page, its DOM, the text of the drawing)."""
+    page = tmp_path / f"{name}.html"
+    page.write_text(
+        '<!doctype html><html><head><meta charset="utf-8"><title>graph</title></head><body>'
+        f'<pre class="mermaid">{html.escape(block)}</pre>'
+        f'<script src="{mermaid_js().as_uri()}"></script>'
+        '<script>mermaid.initialize({startOnLoad: false, securityLevel: "strict"});'
+        'mermaid.run().then(() => { document.body.dataset.drawn = "yes"; },'
+        ' (e) => { document.body.dataset.drawn = "no"; console.error("mermaid: " + (e && e.message || e)); });</script>'
+        '</body></html>', encoding="utf-8")
+    rendered = render(page, ARTIFACTS / f"{name}.png", window=(1600, 1200), settle_ms=20_000)
+    dom = Dom(rendered.dom)
+    return rendered, dom
+
+
+@pytest.mark.parametrize("which", ["example", "hostile"])
+def test_markdown_identity_graph_is_drawn_by_mermaid(example, which, tmp_path):
+    """The graph is drawn, not shown as a syntax error: every environment is a box and every
+    account's label reads as written (``#64;`` is an ``@``); a hostile name stays text."""
+    result = example if which == "example" else hostile_result()
+    block = to_markdown(result).split("```mermaid\n")[1].split("\n```")[0]
+    rendered, dom = _draw(block, f"markdown-graph-{which}", tmp_path)
+    assert [a.get("data-drawn") for _, a in dom.elements if _ == "body"] == ["yes"], rendered.console
+    assert not [m for m in rendered.console if "error" in m.lower()], rendered.console
+    assert dom.tags("svg") and "Syntax error" not in dom.text
+    assert rendered.screenshot is not None
+    if which == "example":
+        assert "PRD" in dom.text and "TechUser_Sharepoint_PRD@contoso.com" in dom.text
+    else:  # shown as the text it is: no element but the page's own two scripts, no image
+        assert "<script>alert(1)</script>" in dom.text
+        assert [t for t, _ in dom.elements].count("script") == 2 and not dom.tags("img")
 
 
 def test_markdown_lists_waiver_reasons(example):
