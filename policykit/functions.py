@@ -66,27 +66,15 @@ class BaseFunctions(jfunctions.Functions):
             compiled = self._signatures[function_name] = (spec["function"], _compiled_signature(spec["signature"]))
         return compiled
 
-    def call_function(self, function_name: str, resolved_args: list) -> Any:
-        """JMESPath's ``call_function`` with the argument check compiled once per function: rules
-        call functions hundreds of thousands of times on a large estate, and JMESPath rebuilds
-        each signature's type lists on every call. A call the fast check does not accept goes
-        through JMESPath's own check, which raises its usual error."""
-        compiled = self._compiled(function_name)
-        if compiled is None:
-            return super().call_function(function_name, resolved_args)
-        function, (arity, variadic, checks) = compiled
-        if (len(resolved_args) == arity or (variadic and len(resolved_args) > arity)) and all(
-                check is None or (check and type(arg).__name__ in check)
-                for check, arg in zip(checks, resolved_args)):
-            return function(self, *resolved_args)
-        return super().call_function(function_name, resolved_args)
-
     def caller(self, function_name: str, count: int) -> Callable[..., Any]:
         """A call of ``function_name`` with ``count`` arguments, bound to this object: what a
-        compiled query (:mod:`policykit.query`) calls for each value. The function and its
-        argument check are looked up once; a call whose arguments the check does not accept, or
-        a function whose check is JMESPath's own (variadic, ``array-<type>``, another arity),
-        goes through :meth:`call_function` and so raises JMESPath's usual error."""
+        compiled query (:mod:`policykit.query`) calls for each value. Rules call functions hundreds
+        of thousands of times on a large estate, and JMESPath's ``call_function`` rebuilds each
+        signature's type lists on every call: here the function and its argument check are looked
+        up once. A call whose arguments the check does not accept, or a function whose check is
+        JMESPath's own (``array-<type>``, a wrong number of arguments), goes through JMESPath's
+        ``call_function`` and so raises its usual error. (Like JMESPath, only the declared
+        arguments are checked: a variadic function's extra ones are not.)"""
         compiled = self._compiled(function_name)
 
         def checked(*args: Any) -> Any:
@@ -94,9 +82,9 @@ class BaseFunctions(jfunctions.Functions):
         if compiled is None:
             return checked
         function, (arity, variadic, checks) = compiled
-        if variadic or arity != count or False in checks:
+        if not (count == arity or (variadic and count > arity)) or False in checks:
             return checked
-        if count == 1:
+        if count == 1 and arity == 1:
             (only,) = checks
             if only is None:
                 return partial(function, self)

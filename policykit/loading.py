@@ -71,19 +71,11 @@ def _claim(counter: Any) -> int:
     return index
 
 
-def _claim_order(jobs: list[Job]) -> list[int]:
-    """The order inputs are taken in: environments first (each is many files, a solution is a few),
-    so that the last inputs taken are small and the two processes finish together."""
-    return sorted(range(len(jobs)), key=lambda i: jobs[i].kind != "environment")
-
-
 def _child(load: LoadOne, jobs: list[Job], counter: Any, conn: Any) -> None:
     """The second process: loads inputs until none is left, sending each as it is done."""
     share_parses()
-    order = _claim_order(jobs)
     try:
-        while (claimed := _claim(counter)) < len(jobs):
-            index = order[claimed]
+        while (index := _claim(counter)) < len(jobs):
             loaded = _run(load, jobs[index])
             if jobs[index].kind == "environment" and isinstance(loaded.result, dict):
                 loaded.result = detach_tenant_data(loaded.result, jobs[index].path)
@@ -114,9 +106,8 @@ def load_inputs(load: LoadOne, jobs: list[Job]) -> list[Loaded]:
     drain = threading.Thread(target=_drain, args=(receiving, received), daemon=True)
     drain.start()  # reads while this process loads: the child never waits on a full pipe
     done: dict[int, Loaded] = {}
-    order = _claim_order(jobs)
-    while (claimed := _claim(counter)) < len(jobs):
-        done[order[claimed]] = _run(load, jobs[order[claimed]])
+    while (index := _claim(counter)) < len(jobs):
+        done[index] = _run(load, jobs[index])
     drain.join()
     child.join()
     for message in received:

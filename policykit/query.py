@@ -8,7 +8,8 @@ its children's closures directly.
 
 Each closure mirrors one ``TreeInterpreter.visit_*`` method of jmespath 1.x, line for line
 (JMESPath's truth rules, its number and boolean quirks in comparisons, projections dropping
-``None``); functions are called through the same ``Functions.call_function``, so their type
+``None``); functions are called through ``Functions.call_function``, or PolicyKit's
+:meth:`~policykit.functions.BaseFunctions.caller` with the same checks bound once, so their type
 checks and errors are JMESPath's. A node type this module does not know is handed to JMESPath's
 interpreter, so a newer jmespath cannot make a query mean something else.
 """

@@ -444,3 +444,20 @@ def test_canvas_app_connection_references_written_twice_are_refused(tmp_path):
     with pytest.raises(InputError, match=r"canvas app ConnectionReferences: duplicate key '0b6e4f8a") as caught:
         load_solution(folder, "LunchOrder")
     assert caught.value.file == "LunchOrder/customizations.xml" and caught.value.line
+
+
+@pytest.mark.parametrize("actions", ['{"run": 1}', '["MyProfileV2", 7]', '[""]', 'null'])
+def test_canvas_app_actions_that_are_not_names_are_refused(tmp_path, actions):
+    """The actions a canvas app's metadata lists are what the data policies' action rules judge:
+    a list that cannot be read is an input error at the app's ConnectionReferences, never an app
+    taken to call nothing."""
+    folder = tmp_path / "LunchOrder"
+    shutil.copytree(REPO / "examples/lunch-order/solution-src/LunchOrder", folder)
+    custom = folder / "customizations.xml"
+    text = custom.read_text(encoding="utf-8")
+    assert text.count('"actions":["MyProfileV2"]') == 1
+    custom.write_text(text.replace('"actions":["MyProfileV2"]', f'"actions":{actions}'), encoding="utf-8")
+    with pytest.raises(InputError, match=r"canvas app ConnectionReferences: 'actions' of connection '0b6e4f8a") \
+            as caught:
+        load_solution(folder, "LunchOrder")
+    assert caught.value.file == "LunchOrder/customizations.xml" and caught.value.line

@@ -243,21 +243,27 @@ def _canvas_app(el: etree._Element, tree: FileTree, name: str) -> dict:
     refs_el = _child(el, "ConnectionReferences")
     raw = _text(refs_el)
     if raw:
+        src = tree.source(name, refs_el.sourceline)
+
+        def error(problem: str) -> InputError:
+            return InputError(f"canvas app ConnectionReferences: {problem}",
+                              file=src["file"], entry=src.get("entry"), line=src["line"])
         try:
             # parse_json: a reference written twice under one key would hide a connector.
             refs = parse_json(raw.encode("utf-8")).value
         except InputError as exc:
-            src = tree.source(name, refs_el.sourceline)
-            raise InputError(f"canvas app ConnectionReferences: {exc.message}",
-                             file=src["file"], entry=src.get("entry"), line=src["line"]) from None
-        for ref in (refs.values() if isinstance(refs, dict) else []):
+            raise error(exc.message) from None
+        for key, ref in (refs.items() if isinstance(refs, dict) else []):
             if not isinstance(ref, dict):
                 continue
             connector = api_name(ref.get("id"))
+            listed = ref.get("actions", [])
+            if not isinstance(listed, list) or not all(isinstance(a, str) and a.strip() for a in listed):
+                # What the app calls would go unjudged by the data policies' action rules.
+                raise error(f"'actions' of connection {str(key)[:60]!r} must be a list of action names")
             if connector:
                 connectors.add(connector)
-                listed = ref.get("actions") if isinstance(ref.get("actions"), list) else []
-                actions.update((connector, a) for a in listed if isinstance(a, str) and a.strip())
+                actions.update((connector, a) for a in listed)
             if isinstance(ref.get("xrmConnectionReferenceLogicalName"), str):
                 logical.add(ref["xrmConnectionReferenceLogicalName"])
     return {

@@ -15,10 +15,7 @@ import json
 import re
 from typing import Any
 
-try:
-    import orjson
-except ImportError:  # pragma: no cover - a declared dependency; json alone gives the same text
-    orjson = None
+import orjson
 
 __all__ = ["dumps"]
 
@@ -48,7 +45,7 @@ def _has_float(value: Any) -> bool:
 
 def dumps(data: Any) -> str:
     """``data`` as ``json.dumps(data, indent=2, sort_keys=True, ensure_ascii=True)`` writes it."""
-    if orjson is not None and not _has_float(data):
+    if not _has_float(data):
         try:
             text = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode("utf-8")
         except (TypeError, orjson.JSONEncodeError):
